@@ -1,0 +1,71 @@
+"""An embedding cache keyed by model and passage hash, so reindexing re-embeds only what
+changed (after simonw/llm's ``Collection.content_hash``)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+from pathlib import Path
+
+import numpy as np
+
+from bot.embed import PassageVectors
+
+
+class EmbeddingCache:
+    """Passage and sentence vectors stored in SQLite, shared by all index generations.
+
+    Args:
+        path: The SQLite file (created if missing).
+        model_key: Which model the vectors come from; other models' rows are ignored.
+    """
+
+    def __init__(self, path: Path, model_key: str) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.model_key = model_key
+        self.db = sqlite3.connect(path, timeout=60)
+        self.db.execute("PRAGMA journal_mode=WAL")
+        self.db.execute(
+            "CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, dim INTEGER,"
+            " passage BLOB, sentences BLOB, PRIMARY KEY (model, hash))"
+        )
+
+    def get_many(self, hashes: Iterable[str]) -> dict[str, PassageVectors]:
+        """The cached vectors for those passage hashes that are cached."""
+        found: dict[str, PassageVectors] = {}
+        wanted = list(dict.fromkeys(hashes))
+        for i in range(0, len(wanted), 500):
+            chunk = wanted[i : i + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = self.db.execute(
+                f"SELECT hash, dim, passage, sentences FROM vectors"
+                f" WHERE model = ? AND hash IN ({marks})",
+                [self.model_key, *chunk],
+            )
+            for h, dim, p, s in rows:
+                found[h] = PassageVectors(
+                    np.frombuffer(p, dtype=np.float32).copy(),
+                    np.frombuffer(s, dtype=np.float32).reshape(-1, dim).copy(),
+                )
+        return found
+
+    def put_many(self, items: dict[str, PassageVectors]) -> None:
+        """Store vectors (one transaction)."""
+        with self.db:
+            self.db.executemany(
+                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        self.model_key,
+                        h,
+                        int(v.passage.shape[0]),
+                        v.passage.astype(np.float32).tobytes(),
+                        v.sentences.astype(np.float32).tobytes(),
+                    )
+                    for h, v in items.items()
+                ],
+            )
+
+    def close(self) -> None:
+        """Close the database."""
+        self.db.close()

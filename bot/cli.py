@@ -1,0 +1,243 @@
+"""The command line: `python bot.py ask|index|essays|eval|...`.
+
+Heavy modules (the model, FAISS) are imported inside the commands that need them, so
+`--help` and `essays` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bot.settings import Settings, SettingsError
+
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A failure to report in one line with an exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _print_json(obj: Any) -> None:
+    sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
+
+
+def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.engine import Engine
+
+    return Engine(settings)
+
+
+def _ensure_index(engine: Any) -> None:
+    """Build the index if needed, telling the user why the first run is slower."""
+    from bot.store import current_generation
+
+    if current_generation(engine.settings.index_dir) is None or engine.is_stale():
+        print("Building the index from the library…", file=sys.stderr)
+        report = engine.index(progress=sys.stderr.isatty())
+        print(report.summary(), file=sys.stderr)
+
+
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.engine import InputError
+    from bot.render import answer_json, render_answer
+
+    engine = _engine(settings)
+    if args.batch:
+        try:
+            lines = Path(args.batch).read_text(encoding="utf-8").splitlines()
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read {args.batch}: {exc}", EXIT_USAGE) from exc
+        questions = [ln for ln in lines if ln.strip()]
+    elif args.question is not None:
+        questions = [args.question]
+    else:
+        raise CliError("ask needs a QUESTION or --batch FILE", EXIT_USAGE)
+    _ensure_index(engine)
+    status = 0
+    for q in questions:
+        try:
+            ans = engine.ask(q, k=args.k)
+        except InputError as exc:
+            if not args.batch:
+                raise CliError(str(exc), EXIT_USAGE) from exc
+            _print_json({"question": q, "error": str(exc)})
+            status = EXIT_USAGE
+            continue
+        if args.json:
+            _print_json(answer_json(ans))
+        else:
+            print(render_answer(ans))
+    return status
+
+
+def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
+    engine = _engine(settings)
+    report = engine.index(force=args.rebuild, progress=sys.stderr.isatty())
+    if args.json:
+        _print_json(report.as_dict())
+    else:
+        print(report.summary())
+    return 0
+
+
+def cmd_essays(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.engine import Engine
+
+    essays = Engine(settings).essays()
+    if args.json:
+        _print_json([e.as_dict() for e in essays])
+        return 0
+    if not essays:
+        print(f"The library at {settings.seeds_dir} is empty.")
+    for e in essays:
+        meta = ", ".join(x for x in (e.author, e.date, e.source) if x)
+        print(f"{e.doc_id}\n    {e.title}\n    {meta} — {e.passages} passages")
+    return 0
+
+
+def _hit(phrases: list[str], quotes: list[str]) -> bool:
+    norm = [" ".join(q.split()).casefold() for q in quotes]
+    return any(" ".join(p.split()).casefold() in q for p in phrases for q in norm)
+
+
+def evaluate(engine: Any, items: list[dict[str, Any]], k: int = 3) -> dict[str, Any]:
+    """Score the engine on eval items (the shape of ../shared/eval/dev.jsonl)."""
+    hits1 = hits3 = 0
+    rr = 0.0
+    verbatim = total_quotes = 0
+    declines_right = 0
+    in_scope = 0
+    rows = []
+    for item in items:
+        ans = engine.ask(item["question"], k=max(k, 3))
+        snap = engine.snapshot()
+        quotes = [e.quote for e in ans.excerpts]
+        for e in ans.excerpts:
+            total_quotes += 1
+            verbatim += snap.docs[e.doc_id].text[e.start : e.end] == e.quote
+        should_abstain = bool(item.get("abstain"))
+        declines_right += ans.abstained == should_abstain
+        rank = None
+        if not should_abstain:
+            in_scope += 1
+            role = item.get("role")
+            for i, e in enumerate(ans.excerpts):
+                if _hit(item["must_quote"], [e.quote]) and (role is None or e.role == role):
+                    rank = i + 1
+                    break
+            hits1 += rank == 1
+            hits3 += rank is not None and rank <= 3
+            rr += 1.0 / rank if rank else 0.0
+        rows.append(
+            {
+                "id": item.get("id"),
+                "abstained": ans.abstained,
+                "rank": rank,
+                "best_similarity": ans.best_similarity,
+                "top": quotes[:1],
+            }
+        )
+    n = max(in_scope, 1)
+    return {
+        "questions": len(items),
+        "hit@1": hits1 / n,
+        "hit@3": hits3 / n,
+        "mrr": rr / n,
+        "verbatim": verbatim / total_quotes if total_quotes else 1.0,
+        "decline_accuracy": declines_right / max(len(items), 1),
+        "rows": rows,
+    }
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        items = [json.loads(ln) for ln in Path(args.file).read_text().splitlines() if ln.strip()]
+    except (OSError, ValueError) as exc:
+        raise CliError(f"cannot read {args.file}: {exc}", EXIT_USAGE) from exc
+    engine = _engine(settings)
+    _ensure_index(engine)
+    result = evaluate(engine, items)
+    if args.json:
+        _print_json(result)
+        return 0
+    for row in result["rows"]:
+        state = "declined" if row["abstained"] else f"rank {row['rank']}"
+        print(f"{row['id']}: {state} (best similarity {row['best_similarity']:.3f})")
+    print(
+        f"hit@1 {result['hit@1']:.1%}  hit@3 {result['hit@3']:.1%}  MRR {result['mrr']:.3f}  "
+        f"verbatim {result['verbatim']:.1%}  decline accuracy {result['decline_accuracy']:.1%}"
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (no heavy imports)."""
+    parser = argparse.ArgumentParser(
+        prog="bot.py",
+        description="Answer questions about a library of essays with verbatim, attributed "
+        "excerpts; run the Discord bot; administer the library.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    ask = sub.add_parser("ask", help="answer a question with excerpts from the essays")
+    ask.add_argument("question", nargs="?", help="the question (omit with --batch)")
+    ask.add_argument("-k", type=int, default=None, help="how many excerpts (default TOP_K)")
+    ask.add_argument("--json", action="store_true", help="print one JSON object per question")
+    ask.add_argument("--batch", metavar="FILE", help="one question per line; model loaded once")
+    ask.set_defaults(func=cmd_ask)
+
+    index = sub.add_parser("index", help="build or refresh the index")
+    index.add_argument("--rebuild", action="store_true", help="write a new generation anyway")
+    index.add_argument("--json", action="store_true", help="print the report as JSON")
+    index.set_defaults(func=cmd_index)
+
+    essays = sub.add_parser("essays", help="list the library")
+    essays.add_argument("--json", action="store_true", help="print JSON")
+    essays.set_defaults(func=cmd_essays)
+
+    ev = sub.add_parser("eval", help="score retrieval on a JSONL file of questions")
+    ev.add_argument("file", help="JSONL: question, must_quote, abstain, role")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=cmd_eval)
+
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = Settings.from_env()
+        return int(args.func(args, settings))
+    except CliError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return exc.code
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - one line for the user, the rest on request
+        from bot.documents import DocumentError
+        from bot.engine import InputError
+
+        if isinstance(exc, InputError | DocumentError):
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_USAGE
+        import os
+        import traceback
+
+        if os.environ.get("BOT_DEBUG"):
+            traceback.print_exc()
+        print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,479 @@
+"""Essays in: read a library file, keep its prose verbatim, drop page leftovers.
+
+A library file is plain text, optionally with YAML front matter (Markdown style)::
+
+    ---
+    title: Why Putin Cannot Afford A Peace Deal Now
+    author: Mick Ryan
+    date: 2026-02-03
+    source: Futura Doctrina
+    via: A Blog by Jonathan Low
+    parts:                      # who wrote which stretch, from a paragraph's first words
+      - from: "Putin, all of his oligarchs"
+        author: Jonathan Low
+        note: blog introduction
+    quotes:                     # a paragraph that quotes someone else
+      - from: "We are encouraged by this meeting"
+        speaker: Steve Witkoff
+        note: social media post
+    leftovers:                  # site-specific lines to drop, besides the built-in ones
+      - "Mick Ryan reports in Futura Doctrina:"
+    ---
+    (the text as published)
+
+The body is stored exactly as read (after decoding and Unicode NFC); cleaning never edits
+it, it only decides which spans of it are prose (:class:`Paragraph`) and who wrote each one.
+Reader comments (WordPress "Like" markers, Blogger "N comments:") become paragraphs with
+role ``comment``; they are never attributed to the essay's author.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import frontmatter
+import yaml
+
+ESSAY = "essay"
+COMMENT = "comment"
+#: Bumped whenever cleaning or chunking changes what gets indexed.
+CLEANING_VERSION = "1"
+TEXT_SUFFIXES = (".md", ".markdown", ".txt")
+META_KEYS = ("title", "author", "date", "source", "url", "via")
+
+
+class DocumentError(ValueError):
+    """A library file cannot be read as an essay; the message says why in one line."""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A kept stretch of prose, as offsets into :attr:`Document.text`.
+
+    Attributes:
+        start: Offset of the first character.
+        end: Offset one past the last character.
+        number: 1-based position among the essay's kept paragraphs ("¶ 12"), or among
+            the comments for a comment.
+        role: ``essay`` or ``comment``.
+        author: Who wrote these words; ``None`` when unknown (e.g. an anonymous comment).
+        note: What this stretch is, when it is not the essay proper ("blog introduction").
+        quoted_by: When the words are someone else's quoted in the essay, who quotes them.
+        block: Paragraphs that share a block are adjacent, with the same attribution.
+    """
+
+    start: int
+    end: int
+    number: int
+    role: str
+    author: str | None
+    note: str | None = None
+    quoted_by: str | None = None
+    block: int = 0
+
+
+@dataclass(frozen=True)
+class Document:
+    """One essay: metadata, the text as published, and its prose paragraphs."""
+
+    doc_id: str
+    title: str
+    author: str | None
+    date: str | None
+    source: str | None
+    url: str | None
+    via: str | None
+    text: str
+    paragraphs: tuple[Paragraph, ...]
+    content_hash: str
+    path: str = ""
+    extra: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def meta(self) -> dict[str, str | None]:
+        """The attribution metadata as a plain dict."""
+        return {
+            "doc_id": self.doc_id,
+            "title": self.title,
+            "author": self.author,
+            "date": self.date,
+            "source": self.source,
+            "url": self.url,
+            "via": self.via,
+        }
+
+
+# --- decoding ---------------------------------------------------------------------------
+
+
+def decode_text(data: bytes, name: str = "file") -> str:
+    """Decode bytes to text: UTF-8 (with or without BOM), UTF-16 with BOM, else detected.
+
+    Args:
+        data: The raw bytes.
+        name: The file's name, for messages.
+
+    Returns:
+        The text with Windows/Mac newlines turned into ``\\n`` and Unicode in NFC.
+
+    Raises:
+        DocumentError: The bytes are not text.
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        text = data.decode("utf-16")
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            if b"\x00" in data[:4096]:
+                raise DocumentError(f"{name} looks like a binary file, not text") from None
+            from charset_normalizer import from_bytes
+
+            best = from_bytes(data).best()
+            if best is None:
+                raise DocumentError(f"{name} is not readable text (unknown encoding)") from None
+            text = str(best)
+    if "\x00" in text:
+        raise DocumentError(f"{name} looks like a binary file, not text")
+    controls = sum(1 for ch in text if unicodedata.category(ch) == "Cc" and ch not in "\n\r\t\f")
+    if controls > max(8, len(text) // 200):
+        raise DocumentError(f"{name} looks like a binary file, not text")
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return unicodedata.normalize("NFC", text)
+
+
+def content_hash(text: str) -> str:
+    """A short, stable hash of some text."""
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:24]
+
+
+# --- page leftovers -----------------------------------------------------------------------
+
+_LIKE = re.compile(r"^(?:Like)?(?:Like|Liked by \d+ (?:people|person))$")
+_COMMENTS_HEADER = re.compile(r"^\d+\s+comments?:?$|^(?:Leave a|Post a) (?:Comment|Reply)$", re.I)
+_LEFTOVER = re.compile(
+    r"^(?:Image|Photo|Picture|Credit|Photo credit|Image credit|Caption)\s*:.*$"
+    r"|^(?:Share this|Related|Loading\.\.\.|Reply|Share|Subscribe|Advertisements?)\s*:?$"
+    r"|^(?:Post a Comment|Leave a Comment|Leave a Reply|Newer Post|Older Post|Home)$",
+    re.I,
+)
+_MONTHS = (
+    r"(?:Jan(?:uary)?|Feb(?:ruary)?|Mar(?:ch)?|Apr(?:il)?|May|June?|July?|Aug(?:ust)?"
+    r"|Sep(?:t(?:ember)?)?|Oct(?:ober)?|Nov(?:ember)?|Dec(?:ember)?)"
+)
+_DATE_LINE = re.compile(
+    rf"^(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]*,?\s+)?"
+    rf"(?:{_MONTHS}\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}"
+    rf"|\d{{1,2}}\s+{_MONTHS}\.?,?\s+\d{{4}}|\d{{4}}-\d{{2}}-\d{{2}}|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})$",
+    re.I,
+)
+_TERMINAL = re.compile(r"[.!?:;…\"”’)\]]$")
+_BULLET = re.compile(r"^(?:[•·▪◦‣∙*–—-]|\d{1,2}[.)](?=\s|[A-Z]))")
+_HANDLE = re.compile(r"^@?[\w.-]+\.(?:com|org|net|social|bsky\.social|io|blog|co\.uk)$|^@\w+$")
+
+
+def is_like_marker(line: str) -> bool:
+    """A WordPress "Like" line that closes a reader comment."""
+    return bool(_LIKE.match(line))
+
+
+def is_leftover(line: str, meta: dict[str, Any]) -> bool:
+    """Page chrome that is not prose: markers, captions, a date or the title alone."""
+    if _LEFTOVER.match(line) or _COMMENTS_HEADER.match(line) or is_like_marker(line):
+        return True
+    if _DATE_LINE.match(line):
+        return True
+    folded = line.casefold().strip(" :")
+    for key in ("title", "via"):
+        value = meta.get(key)
+        if value and folded == str(value).casefold().strip(" :"):
+            return True
+    return any(folded == str(x).casefold().strip(" :") for x in meta.get("leftovers") or [])
+
+
+def _looks_like_signature(line: str, author: str | None) -> bool:
+    if author and line.casefold() == author.casefold():
+        return True
+    if _HANDLE.match(line):
+        return True
+    words = line.split()
+    return len(words) <= 3 and not _TERMINAL.search(line) and not _BULLET.match(line)
+
+
+# --- parsing ----------------------------------------------------------------------------
+
+
+@dataclass
+class _Line:
+    start: int
+    end: int
+    text: str
+    kind: str = "content"  # content | blank | drop | like
+
+
+def _lines(body: str) -> list[_Line]:
+    out: list[_Line] = []
+    pos = 0
+    for raw in body.split("\n"):
+        stripped = raw.strip()
+        if stripped:
+            lead = len(raw) - len(raw.lstrip())
+            out.append(_Line(pos + lead, pos + lead + len(stripped), stripped))
+        else:
+            out.append(_Line(pos, pos, "", "blank"))
+        pos += len(raw) + 1
+    return out
+
+
+def _as_str(value: Any) -> str | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip() or None
+
+
+def slugify(text: str, limit: int = 60) -> str:
+    """A lowercase ASCII id made from some text."""
+    ascii_text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^a-z0-9]+", "-", ascii_text.lower()).strip("-")
+    return slug[:limit].rstrip("-") or "essay"
+
+
+def split_front_matter(text: str, name: str = "file") -> tuple[dict[str, Any], str]:
+    """Separate YAML front matter (if any) from the body.
+
+    Raises:
+        DocumentError: The front matter is not valid YAML mapping.
+    """
+    if not text.startswith("---"):
+        return {}, text
+    try:
+        post = frontmatter.loads(text)
+    except yaml.YAMLError as exc:
+        raise DocumentError(f"{name}: front matter is not valid YAML ({exc.__class__.__name__})")
+    if not isinstance(post.metadata, dict):
+        raise DocumentError(f"{name}: front matter must be a mapping of keys to values")
+    return dict(post.metadata), post.content
+
+
+def _find_paragraph(lines: list[_Line], phrase: str, after: int, name: str) -> int:
+    needle = " ".join(str(phrase).split())
+    for i in range(after, len(lines)):
+        if lines[i].kind != "blank" and " ".join(lines[i].text.split()).startswith(needle):
+            return i
+    raise DocumentError(f"{name}: no paragraph starts with {needle[:60]!r}")
+
+
+def _mark_comments(lines: list[_Line], meta: dict[str, Any], name: str) -> int | None:
+    """Find where reader comments start; returns a line index or None."""
+    if meta.get("comments_start"):
+        return _find_paragraph(lines, meta["comments_start"], 0, name)
+    likes = [i for i, ln in enumerate(lines) if ln.kind != "blank" and is_like_marker(ln.text)]
+    header = next(
+        (
+            i
+            for i, ln in enumerate(lines)
+            if ln.kind != "blank" and re.match(r"^[1-9]\d*\s+comments?:?$", ln.text, re.I)
+        ),
+        None,
+    )
+    if header is not None:
+        nxt = next((i for i in range(header + 1, len(lines)) if lines[i].kind != "blank"), None)
+        return nxt
+    if not likes:
+        return None
+    first = likes[0]
+    blank = max((i for i in range(first) if lines[i].kind == "blank"), default=None)
+    if blank is None:
+        return None
+    return next((i for i in range(blank + 1, first) if lines[i].kind != "blank"), None)
+
+
+def parse_document(text: str, doc_id: str, path: str = "", **overrides: Any) -> Document:
+    """Turn a library file's text into a :class:`Document`.
+
+    Args:
+        text: The decoded file, front matter included.
+        doc_id: The id to use when the front matter gives none.
+        path: Where the file lives, for messages.
+        **overrides: Metadata that wins over the front matter (title, author, ...).
+
+    Returns:
+        The document.
+
+    Raises:
+        DocumentError: The file has no prose, or its front matter does not fit its text.
+    """
+    name = path or doc_id
+    meta, body = split_front_matter(text, name)
+    meta.update({k: v for k, v in overrides.items() if v not in (None, "")})
+    lines = _lines(body)
+
+    if not meta.get("title"):
+        first = next((ln for ln in lines if ln.kind != "blank"), None)
+        if first is None:
+            raise DocumentError(f"{name} has no text")
+        meta["title"] = first.text if len(first.text) <= 200 else first.text[:197] + "..."
+    author = _as_str(meta.get("author"))
+
+    for ln in lines:
+        if ln.kind == "content" and is_leftover(ln.text, meta):
+            ln.kind = "like" if is_like_marker(ln.text) else "drop"
+
+    comment_at = _mark_comments(lines, meta, name)
+    essay_end = comment_at if comment_at is not None else len(lines)
+    # A signature (name, handle) closes many essays: drop up to three short trailing lines.
+    tail = [i for i in range(essay_end) if lines[i].kind == "content"][-3:]
+    for i in reversed(tail):
+        if _looks_like_signature(lines[i].text, author):
+            lines[i].kind = "drop"
+        else:
+            break
+
+    # Who wrote what: parts switch the author from a paragraph on; quotes cover one paragraph.
+    line_author: dict[int, tuple[str | None, str | None]] = {}
+    cursor = 0
+    part_starts: list[tuple[int, str | None, str | None]] = []
+    for part in meta.get("parts") or []:
+        if not isinstance(part, dict) or "from" not in part:
+            raise DocumentError(f"{name}: each entry of 'parts' needs a 'from' phrase")
+        idx = _find_paragraph(lines, part["from"], cursor, name)
+        part_starts.append((idx, _as_str(part.get("author")), _as_str(part.get("note"))))
+        cursor = idx + 1
+    current: tuple[str | None, str | None] = (author, None)
+    starts = {i: (a, n) for i, a, n in part_starts}
+    for i in range(len(lines)):
+        current = starts.get(i, current)
+        line_author[i] = current
+    quoted: dict[int, tuple[str | None, str | None]] = {}
+    for q in meta.get("quotes") or []:
+        if not isinstance(q, dict) or "from" not in q:
+            raise DocumentError(f"{name}: each entry of 'quotes' needs a 'from' phrase")
+        idx = _find_paragraph(lines, q["from"], 0, name)
+        quoted[idx] = (_as_str(q.get("speaker")), _as_str(q.get("note")))
+
+    paragraphs: list[Paragraph] = []
+    number = 0
+    comment_number = 0
+    block = 0
+    prev_key: tuple[Any, ...] | None = None
+    gap = True  # a dropped line or a new comment since the previous paragraph
+    open_para: list[int] | None = None  # [start, end, line index of its first line]
+
+    def close(key: tuple[Any, ...]) -> None:
+        nonlocal number, comment_number, block, prev_key, gap, open_para
+        if open_para is None:
+            return
+        start, end, _ = open_para
+        role = key[0]
+        if role == COMMENT:
+            comment_number += 1
+            num = comment_number
+        else:
+            number += 1
+            num = number
+        if gap or key != prev_key:
+            block += 1
+        _, who, note, by = key
+        paragraphs.append(Paragraph(start, end, num, role, who, note, by, block))
+        prev_key, gap, open_para = key, False, None
+
+    key: tuple[Any, ...] = (ESSAY, author, None, None)
+    likes_present = any(ln.kind == "like" for ln in lines)
+    for i, ln in enumerate(lines):
+        in_comments = comment_at is not None and i >= comment_at
+        if ln.kind == "blank":
+            if not (in_comments and likes_present):
+                close(key)
+            continue
+        if ln.kind in ("drop", "like"):
+            close(key)
+            gap = True
+            continue
+        if in_comments:
+            new_key: tuple[Any, ...] = (COMMENT, None, None, None)
+        elif i in quoted:
+            speaker, note = quoted[i]
+            new_key = (ESSAY, speaker, note, line_author[i][0])
+        else:
+            who, note = line_author[i]
+            new_key = (ESSAY, who, note, None)
+        soft_wrap = (
+            open_para is not None
+            and new_key == key
+            and (in_comments or not _TERMINAL.search(body[open_para[0] : open_para[1]]))
+            and not _BULLET.match(ln.text)
+        )
+        if soft_wrap and open_para is not None:
+            open_para[1] = ln.end
+            continue
+        close(key)
+        if in_comments and new_key == key and not likes_present:
+            gap = True  # without "Like" markers, each blank-separated block is a comment
+        key = new_key
+        open_para = [ln.start, ln.end, i]
+    close(key)
+
+    if not paragraphs or not any(p.role == ESSAY for p in paragraphs):
+        raise DocumentError(f"{name} has no prose left after removing page leftovers")
+    doc_id = slugify(str(meta.get("id") or doc_id))
+    digest = content_hash(CLEANING_VERSION + "\x00" + text + repr(sorted(overrides.items())))
+    extra = {k: v for k, v in meta.items() if k not in META_KEYS}
+    return Document(
+        doc_id=doc_id,
+        title=str(meta["title"]).strip(),
+        author=author,
+        date=_as_str(meta.get("date")),
+        source=_as_str(meta.get("source")),
+        url=_as_str(meta.get("url")),
+        via=_as_str(meta.get("via")),
+        text=body,
+        paragraphs=tuple(paragraphs),
+        content_hash=digest,
+        path=path,
+        extra=extra,
+    )
+
+
+def read_document(path: Path) -> Document:
+    """Read one library file (``.md`` or ``.txt``) from disk.
+
+    Raises:
+        DocumentError: The file cannot be read as an essay.
+    """
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DocumentError(f"{path.name}: cannot read ({exc.strerror})") from exc
+    if not data.strip():
+        raise DocumentError(f"{path.name} is empty")
+    return parse_document(decode_text(data, path.name), doc_id=path.stem, path=str(path))
+
+
+def library_files(folder: Path) -> list[Path]:
+    """The essay files of a library folder, sorted by name (hidden files skipped)."""
+    if not folder.is_dir():
+        return []
+    return sorted(
+        p
+        for p in folder.iterdir()
+        if p.is_file() and p.suffix.lower() in TEXT_SUFFIXES and not p.name.startswith((".", "_"))
+    )
+
+
+def load_library(folder: Path) -> Iterator[Document | DocumentError]:
+    """Every document of a library folder, or the error that stopped it, in file order."""
+    for path in library_files(folder):
+        try:
+            yield read_document(path)
+        except DocumentError as exc:
+            yield exc

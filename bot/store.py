@@ -1,0 +1,328 @@
+"""Index generations on disk: written beside the live one, switched in with a rename.
+
+Layout of ``INDEX_DIR``::
+
+    CURRENT                 name of the live generation (replaced atomically)
+    generations/<name>/     manifest.json, library.sqlite, passages.faiss,
+                            sentences.npy, bm25/ -- complete or absent, never half-written
+    embeddings.sqlite       the embedding cache shared by all generations
+    audit.sqlite            who changed the library, when
+    .lock                   serialises writers (filelock)
+
+Readers open ``CURRENT`` and the generation it names; a generation is only ever named
+after it is complete, and the previous one is kept so that a reader that just read the old
+name can still open it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+
+from bot.chunking import CHUNKER_VERSION, Passage, Sentence
+from bot.documents import Document, Paragraph
+from bot.lexical import LexicalIndex
+
+FORMAT_VERSION = 1
+KEEP_GENERATIONS = 2
+
+
+class IndexMissing(RuntimeError):
+    """No complete index generation exists yet."""
+
+
+@dataclass(frozen=True)
+class PassageRow:
+    """A passage of the library: which document, where, which sentences."""
+
+    doc_id: str
+    start: int
+    end: int
+    first_sentence: int  # global sentence row
+    n_sentences: int
+    paragraph: int
+
+
+@dataclass
+class Snapshot:
+    """One complete, loaded index generation: everything a query needs, in memory.
+
+    Attributes:
+        generation: The generation's name.
+        manifest: What it was built from (model, chunker, document hashes).
+        docs: Documents by id, in library order.
+        passages: Passage rows; row number = FAISS id = BM25 row.
+        sent_doc: Document id of each sentence row.
+        sent_span: (start, end) of each sentence row in its document's text.
+        sent_para: Paragraph index (into ``Document.paragraphs``) of each sentence row.
+        sent_passage: Passage row of each sentence row.
+        sent_vectors: Late-chunked unit vectors, one row per sentence.
+        dense: FAISS ``IndexIDMap(IndexFlatIP)`` over passage vectors.
+        lexical: BM25 over passage texts.
+        extras: Per-generation precomputed results (e.g. essay summaries).
+    """
+
+    generation: str
+    manifest: dict[str, Any]
+    docs: dict[str, Document]
+    passages: list[PassageRow]
+    sent_doc: list[str]
+    sent_span: np.ndarray
+    sent_para: np.ndarray
+    sent_passage: np.ndarray
+    sent_vectors: np.ndarray
+    dense: Any
+    lexical: LexicalIndex
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def sentence_text(self, row: int) -> str:
+        """The exact text of a sentence row."""
+        s, e = self.sent_span[row]
+        return self.docs[self.sent_doc[row]].text[int(s) : int(e)]
+
+    def passage_text(self, row: int) -> str:
+        """A passage's sentences joined by spaces."""
+        p = self.passages[row]
+        rows = range(p.first_sentence, p.first_sentence + p.n_sentences)
+        return " ".join(self.sentence_text(r) for r in rows)
+
+    def passage_counts(self) -> dict[str, int]:
+        """Passages per document."""
+        counts = dict.fromkeys(self.docs, 0)
+        for p in self.passages:
+            counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
+        return counts
+
+
+@dataclass
+class DocChunks:
+    """A document with its sentences, passages and vectors, ready to be written."""
+
+    doc: Document
+    sentences: list[Sentence]
+    passages: list[Passage]
+    passage_vectors: list[np.ndarray]
+    sentence_vectors: list[np.ndarray]  # per passage: (n_sentences, dim)
+
+
+def _paragraphs_json(doc: Document) -> str:
+    return json.dumps([list(p.__dict__.values()) for p in doc.paragraphs])
+
+
+def _paragraphs_from_json(raw: str) -> tuple[Paragraph, ...]:
+    return tuple(Paragraph(*row) for row in json.loads(raw))
+
+
+def current_generation(index_dir: Path) -> str | None:
+    """The name of the live generation, or None."""
+    try:
+        name = (index_dir / "CURRENT").read_text().strip()
+    except OSError:
+        return None
+    return name if name and (index_dir / "generations" / name / "manifest.json").exists() else None
+
+
+def read_manifest(index_dir: Path) -> dict[str, Any] | None:
+    """The live generation's manifest, or None."""
+    name = current_generation(index_dir)
+    if name is None:
+        return None
+    return dict(json.loads((index_dir / "generations" / name / "manifest.json").read_text()))
+
+
+def write_generation(
+    index_dir: Path,
+    chunks: list[DocChunks],
+    manifest: dict[str, Any],
+    dim: int,
+    extras: dict[str, Any] | None = None,
+    checkpoint: Any = None,
+) -> str:
+    """Write a new complete generation and make it the live one.
+
+    Args:
+        index_dir: The index folder.
+        chunks: The documents with their vectors.
+        manifest: What the generation is built from; completed and stored with it.
+        dim: The embedding width.
+        extras: JSON-serialisable precomputed results, stored in ``extras.json``.
+        checkpoint: Called with a stage name at each step (tests use it to crash there).
+
+    Returns:
+        The new generation's name.
+    """
+    tick = checkpoint or (lambda stage: None)
+    gens = index_dir / "generations"
+    gens.mkdir(parents=True, exist_ok=True)
+    name = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    tmp = index_dir / f".tmp-{name}"
+    tmp.mkdir()
+
+    tick("write-sqlite")
+    db = sqlite3.connect(tmp / "library.sqlite")
+    db.executescript(
+        """
+        CREATE TABLE docs (doc_id TEXT PRIMARY KEY, ord INTEGER, title TEXT, author TEXT,
+            date TEXT, source TEXT, url TEXT, via TEXT, text TEXT, content_hash TEXT,
+            path TEXT, extra TEXT, paragraphs TEXT);
+        CREATE TABLE passages (id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER,
+            first_sentence INTEGER, n_sentences INTEGER, paragraph INTEGER);
+        CREATE TABLE sentences (id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER,
+            end INTEGER, paragraph INTEGER, passage INTEGER);
+        """
+    )
+    passage_rows: list[tuple[Any, ...]] = []
+    sentence_rows: list[tuple[Any, ...]] = []
+    p_vecs: list[np.ndarray] = []
+    s_vecs: list[np.ndarray] = []
+    for order, c in enumerate(chunks):
+        d = c.doc
+        db.execute(
+            "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                d.doc_id, order, d.title, d.author, d.date, d.source, d.url, d.via, d.text,
+                d.content_hash, d.path, json.dumps(d.extra, default=str), _paragraphs_json(d),
+            ),
+        )  # fmt: skip
+        for p, pv, sv in zip(c.passages, c.passage_vectors, c.sentence_vectors, strict=True):
+            pid = len(passage_rows)
+            first = len(sentence_rows)
+            for si in p.sentences:
+                s = c.sentences[si]
+                sentence_rows.append((len(sentence_rows), d.doc_id, s.start, s.end, s.paragraph, pid))
+            passage_rows.append((pid, d.doc_id, p.start, p.end, first, len(p.sentences), p.paragraph))
+            p_vecs.append(pv)
+            s_vecs.append(sv)
+    db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?)", passage_rows)
+    db.executemany("INSERT INTO sentences VALUES (?,?,?,?,?,?)", sentence_rows)
+    db.commit()
+    db.close()
+
+    tick("write-vectors")
+    passages = np.vstack(p_vecs).astype(np.float32) if p_vecs else np.zeros((0, dim), np.float32)
+    sentences = np.vstack(s_vecs).astype(np.float32) if s_vecs else np.zeros((0, dim), np.float32)
+    index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
+    if len(passages):
+        index.add_with_ids(passages, np.arange(len(passages), dtype=np.int64))
+    faiss.write_index(index, str(tmp / "passages.faiss"))
+    np.save(tmp / "sentences.npy", sentences)
+
+    tick("write-bm25")
+    LexicalIndex.build(_passage_texts(chunks)).save(tmp / "bm25")
+    (tmp / "extras.json").write_text(json.dumps(extras or {}))
+
+    tick("write-manifest")
+    manifest = {
+        **manifest,
+        "format": FORMAT_VERSION,
+        "generation": name,
+        "chunker": CHUNKER_VERSION,
+        "dim": dim,
+        "counts": {"docs": len(chunks), "passages": len(passages), "sentences": len(sentences)},
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
+    _fsync_dir(tmp)
+
+    tick("rename")
+    os.rename(tmp, gens / name)
+    _fsync_dir(gens)
+    tick("switch")
+    pointer = index_dir / f".CURRENT.{name}"
+    pointer.write_text(name + "\n")
+    os.replace(pointer, index_dir / "CURRENT")
+    _fsync_dir(index_dir)
+    tick("prune")
+    prune(index_dir)
+    return name
+
+
+def _passage_texts(chunks: list[DocChunks]) -> list[str]:
+    return [p.embed_text(c.doc.text, c.sentences) for c in chunks for p in c.passages]
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def prune(index_dir: Path) -> None:
+    """Remove half-written folders and all but the newest complete generations."""
+    live = current_generation(index_dir)
+    for tmp in index_dir.glob(".tmp-*"):
+        shutil.rmtree(tmp, ignore_errors=True)
+    for stale in index_dir.glob(".CURRENT.*"):
+        stale.unlink(missing_ok=True)
+    gens = index_dir / "generations"
+    if not gens.is_dir():
+        return
+    complete = sorted(p for p in gens.iterdir() if (p / "manifest.json").exists())
+    keep = {p.name for p in complete[-KEEP_GENERATIONS:]} | ({live} if live else set())
+    for p in gens.iterdir():
+        if p.name not in keep:
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def load_snapshot(index_dir: Path) -> Snapshot:
+    """Load the live generation into memory.
+
+    Raises:
+        IndexMissing: There is no complete generation.
+    """
+    name = current_generation(index_dir)
+    if name is None:
+        raise IndexMissing(f"no index in {index_dir}")
+    folder = index_dir / "generations" / name
+    manifest = json.loads((folder / "manifest.json").read_text())
+    db = sqlite3.connect(f"file:{folder / 'library.sqlite'}?mode=ro", uri=True)
+    try:
+        docs: dict[str, Document] = {}
+        for row in db.execute(
+            "SELECT doc_id, title, author, date, source, url, via, text, content_hash, path,"
+            " extra, paragraphs FROM docs ORDER BY ord"
+        ):
+            docs[row[0]] = Document(
+                doc_id=row[0], title=row[1], author=row[2], date=row[3], source=row[4],
+                url=row[5], via=row[6], text=row[7], paragraphs=_paragraphs_from_json(row[11]),
+                content_hash=row[8], path=row[9], extra=json.loads(row[10]),
+            )  # fmt: skip
+        passages = [
+            PassageRow(*row)
+            for row in db.execute(
+                "SELECT doc_id, start, end, first_sentence, n_sentences, paragraph"
+                " FROM passages ORDER BY id"
+            )
+        ]
+        srows = db.execute(
+            "SELECT doc_id, start, end, paragraph, passage FROM sentences ORDER BY id"
+        ).fetchall()
+    finally:
+        db.close()
+    dense = faiss.read_index(str(folder / "passages.faiss"))
+    return Snapshot(
+        generation=name,
+        manifest=manifest,
+        docs=docs,
+        passages=passages,
+        sent_doc=[r[0] for r in srows],
+        sent_span=np.array([(r[1], r[2]) for r in srows], dtype=np.int64).reshape(-1, 2),
+        sent_para=np.array([r[3] for r in srows], dtype=np.int64),
+        sent_passage=np.array([r[4] for r in srows], dtype=np.int64),
+        sent_vectors=np.load(folder / "sentences.npy"),
+        dense=dense,
+        lexical=LexicalIndex.load(folder / "bm25", len(passages)),
+        extras=json.loads((folder / "extras.json").read_text()),
+    )
