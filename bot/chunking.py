@@ -128,9 +128,7 @@ def make_passages(doc: Document, sentences: list[Sentence]) -> list[Passage]:
         if current:
             first, last = sentences[current[0]], sentences[current[-1]]
             header = context_header(doc, first.paragraph)
-            passages.append(
-                Passage(first.start, last.end, tuple(current), first.paragraph, header)
-            )
+            passages.append(Passage(first.start, last.end, tuple(current), first.paragraph, header))
         current, words = [], 0
 
     for i, sent in enumerate(sentences):

@@ -135,9 +135,14 @@ def decode_text(data: bytes, name: str = "file") -> str:
                 raise DocumentError(f"{name} looks like a binary file, not text") from None
             from charset_normalizer import from_bytes
 
-            best = from_bytes(data).best()
-            if best is None:
+            matches = list(from_bytes(data))
+            if not matches:
                 raise DocumentError(f"{name} is not readable text (unknown encoding)") from None
+            best = matches[0]
+            # Ties are common among Windows code pages; Western European is the likeliest.
+            for m in matches:
+                if m.encoding == "cp1252" and m.percent_chaos <= best.percent_chaos:
+                    best = m
             text = str(best)
     if "\x00" in text:
         raise DocumentError(f"{name} looks like a binary file, not text")

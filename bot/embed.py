@@ -19,6 +19,8 @@ import numpy as np
 from bot import settings as _settings  # noqa: F401  (sets the offline environment first)
 
 log = logging.getLogger(__name__)
+_MODELS: dict[str, Any] = {}  # loaded models by path, shared by all Embedders of a process
+_MODELS_LOCK = threading.Lock()
 
 
 def bundled_model_path() -> str:
@@ -61,7 +63,6 @@ class Embedder:
         self.model_path = resolve_model(model)
         self.batch_size = batch_size
         self._model: Any = None
-        self._lock = threading.Lock()
 
     @property
     def key(self) -> str:
@@ -77,14 +78,15 @@ class Embedder:
     def model(self) -> Any:
         """The loaded SentenceTransformer (loaded on first use, once)."""
         if self._model is None:
-            with self._lock:
-                if self._model is None:
+            with _MODELS_LOCK:
+                if self.model_path not in _MODELS:
                     import transformers
                     from sentence_transformers import SentenceTransformer
 
                     transformers.logging.set_verbosity_error()
                     transformers.utils.logging.disable_progress_bar()
-                    self._model = SentenceTransformer(self.model_path, device="cpu")
+                    _MODELS[self.model_path] = SentenceTransformer(self.model_path, device="cpu")
+                self._model = _MODELS[self.model_path]
         return self._model
 
     @property

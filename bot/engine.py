@@ -174,7 +174,8 @@ def resolve_essay(snap: Snapshot, name: str) -> Document:
     matches = [
         d
         for d in snap.docs.values()
-        if d.doc_id.startswith(needle) or needle in d.title.casefold()
+        if d.doc_id.startswith(needle)
+        or needle in d.title.casefold()
         or (d.author and needle in d.author.casefold())
     ]
     if len(matches) == 1:

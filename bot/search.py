@@ -138,7 +138,7 @@ def retrieve(
         lo, hi = _doc_range(snap, doc_id)
         if hi <= lo:
             return [], {}
-        params = faiss.SearchParameters(sel=faiss.IDSelectorRange(lo, hi))
+        params = faiss.SearchParameters(sel=faiss.IDSelectorRange(lo, hi))  # type: ignore[call-arg]
         sims, ids = snap.dense.search(
             qvec.reshape(1, -1).astype(np.float32), min(k, hi - lo), params=params
         )

@@ -199,8 +199,12 @@ def write_generation(
             first = len(sentence_rows)
             for si in p.sentences:
                 s = c.sentences[si]
-                sentence_rows.append((len(sentence_rows), d.doc_id, s.start, s.end, s.paragraph, pid))
-            passage_rows.append((pid, d.doc_id, p.start, p.end, first, len(p.sentences), p.paragraph))
+                sentence_rows.append(
+                    (len(sentence_rows), d.doc_id, s.start, s.end, s.paragraph, pid)
+                )
+            passage_rows.append(
+                (pid, d.doc_id, p.start, p.end, first, len(p.sentences), p.paragraph)
+            )
             p_vecs.append(pv)
             s_vecs.append(sv)
     db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?)", passage_rows)

@@ -1,0 +1,63 @@
+"""Shared fixtures: settings pointing at temporary folders, the real model loaded once."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bot.embed import Embedder
+from bot.engine import Engine
+from bot.settings import ROOT, Settings
+
+SEEDS = ROOT / "seeds"
+SHARED = ROOT.parent / "shared"
+DEV_EVAL = SHARED / "eval" / "dev.jsonl"
+EXTRA_EVAL = ROOT / "eval" / "extra.jsonl"
+
+
+@pytest.fixture(autouse=True)
+def env_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Every test gets its own index folder and ignores any developer `.env`."""
+    monkeypatch.setenv("ENV_FILE", str(tmp_path / "no.env"))
+    monkeypatch.setenv("INDEX_DIR", str(tmp_path / "index"))
+    monkeypatch.setenv("SEEDS_DIR", str(SEEDS))
+    for key in ("DISCORD_TOKEN", "DISCORD_GUILD_ID", "ADMIN_ROLE", "MODEL", "TOP_K"):
+        monkeypatch.delenv(key, raising=False)
+
+
+@pytest.fixture(scope="session")
+def embedder() -> Embedder:
+    """The real bundled model, loaded once per session."""
+    emb = Embedder()
+    emb.embed_query("warm up")
+    return emb
+
+
+@pytest.fixture(scope="session")
+def seed_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+    """An index of the bundled seeds, built once per session (tests must not change it)."""
+    index_dir = tmp_path_factory.mktemp("seed-index")
+    Engine(Settings(seeds_dir=SEEDS, index_dir=index_dir), embedder).index()
+    return index_dir
+
+
+@pytest.fixture
+def engine(seed_index: Path, embedder: Embedder) -> Engine:
+    """An engine on the seed library (read-only use)."""
+    return Engine(Settings(seeds_dir=SEEDS, index_dir=seed_index), embedder)
+
+
+@pytest.fixture
+def library(tmp_path: Path) -> Path:
+    """A writable copy of the seed library."""
+    folder = tmp_path / "library"
+    shutil.copytree(SEEDS, folder)
+    return folder
+
+
+@pytest.fixture
+def private_engine(library: Path, tmp_path: Path, embedder: Embedder) -> Engine:
+    """An engine with its own library copy and index, free to change."""
+    return Engine(Settings(seeds_dir=library, index_dir=tmp_path / "own-index"), embedder)

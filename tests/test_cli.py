@@ -1,0 +1,105 @@
+"""The command-line contract: output shapes, exit codes, no tracebacks, fast paths."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.cli import main
+from bot.settings import ROOT
+from tests.conftest import DEV_EVAL
+
+EXCERPT_KEYS = {
+    "quote", "doc_id", "title", "author", "date", "source", "role", "start", "end", "score",
+}  # fmt: skip
+
+
+@pytest.fixture
+def seeded(monkeypatch: pytest.MonkeyPatch, seed_index: Path) -> None:
+    monkeypatch.setenv("INDEX_DIR", str(seed_index))
+
+
+def test_ask_human_readable(seeded: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "Why can't Putin afford a peace deal?"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("> ") and "— Mick Ryan, “Why Putin Cannot Afford A Peace Deal Now”" in out
+
+
+def test_ask_json_contract(seeded: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["ask", "--json", "-k", "2", "Does Russia honour the treaties it signs?"]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert set(obj) == {"question", "abstained", "answer", "excerpts"}
+    assert obj["abstained"] is False and len(obj["excerpts"]) == 2
+    for ex in obj["excerpts"]:
+        assert EXCERPT_KEYS <= set(ex)
+        assert ex["role"] in ("essay", "comment") and isinstance(ex["start"], int)
+    scores = [ex["score"] for ex in obj["excerpts"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_ask_batch(seeded: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = tmp_path / "q.txt"
+    batch.write_text("How did Lenin get back to Russia in 1917?\n\nWhat is the capital of Peru?\n")
+    assert main(["ask", "--json", "--batch", str(batch)]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["abstained"] for r in rows] == [False, True]
+    assert rows[1]["excerpts"] == [] and "does not cover" in rows[1]["answer"]
+    assert "closed train" in rows[0]["excerpts"][0]["quote"]
+
+
+@pytest.mark.parametrize("question", ["", "x" * 20_000, "what\x07 now", "\x00"])
+def test_bad_question_exit_2(
+    seeded: None, capsys: pytest.CaptureFixture[str], question: str
+) -> None:
+    assert main(["ask", question]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_essays_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["essays", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert {tuple(sorted(r)) for r in rows} == {
+        ("author", "date", "doc_id", "passages", "source", "title")
+    }
+    assert len(rows) == 3
+
+
+def test_eval_prints_metrics(seeded: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["eval", str(DEV_EVAL)]) == 0
+    out = capsys.readouterr().out
+    for label in ("hit@1", "hit@3", "MRR", "verbatim", "decline accuracy"):
+        assert label in out
+
+
+def test_light_commands_do_not_import_the_model() -> None:
+    code = (
+        "import sys\n"
+        "from bot.cli import main\n"
+        "main(['essays', '--json'])\n"
+        "mods = ('sentence_transformers', 'torch', 'transformers')\n"
+        "heavy = [m for m in mods if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert proc.returncode == 0, proc.stderr
+    helped = subprocess.run(
+        [sys.executable, "bot.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert helped.returncode == 0 and "ask" in helped.stdout
+
+
+def test_real_process_bad_input_has_no_traceback(seed_index: Path) -> None:
+    env = {"INDEX_DIR": str(seed_index), "PATH": "/usr/bin:/bin", "ENV_FILE": "/nonexistent"}
+    proc = subprocess.run(
+        [sys.executable, "bot.py", "ask", "   "],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ")

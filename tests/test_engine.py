@@ -1,0 +1,137 @@
+"""The engine on the real model: quality bars, verbatim quotes, attribution, rebuilds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from bot.cli import evaluate
+from bot.engine import Engine, InputError
+from bot.render import attribution, render_answer
+from bot.search import _near_duplicate
+from bot.store import current_generation
+from tests.conftest import DEV_EVAL, EXTRA_EVAL
+
+
+def _items(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def test_dev_set_quality_bars(engine: Engine) -> None:
+    result = evaluate(engine, _items(DEV_EVAL))
+    assert result["hit@3"] >= 0.9, result["rows"]
+    assert result["verbatim"] == 1.0
+    assert result["decline_accuracy"] == 1.0, result["rows"]
+
+
+def test_own_paraphrase_set(engine: Engine) -> None:
+    """A second, broader set written for this project (not the held-out one)."""
+    result = evaluate(engine, _items(EXTRA_EVAL))
+    assert result["hit@3"] >= 0.85, result["rows"]
+    assert result["decline_accuracy"] == 1.0, result["rows"]
+
+
+def test_excerpts_are_verbatim_and_attributed(engine: Engine) -> None:
+    ans = engine.ask("Why can't Putin afford to end the war?")
+    assert not ans.abstained and 1 <= len(ans.excerpts) <= 3
+    snap = engine.snapshot()
+    for ex in ans.excerpts:
+        assert snap.docs[ex.doc_id].text[ex.start : ex.end] == ex.quote
+    top = ans.excerpts[0]
+    assert top.author == "Mick Ryan" and top.source == "Futura Doctrina"
+    assert "via A Blog by Jonathan Low" in attribution(top)
+
+
+def test_reader_comment_is_not_the_author(engine: Engine) -> None:
+    ans = engine.ask("What did a commenter say about Lend Lease winning the war?")
+    comment = next(e for e in ans.excerpts if "won the war in 45" in e.quote)
+    assert comment.role == "comment" and comment.author == "reader comment"
+    assert "I like the Lend Lease idea." in comment.quote  # a short line gets its context
+    line = attribution(comment)
+    assert line.startswith("reader comment on") and "by The Analyst" in line
+
+
+def test_quoted_speaker_is_attributed_through_the_author(engine: Engine) -> None:
+    ans = engine.ask("What did Steve Witkoff post after the talks?")
+    ex = next(e for e in ans.excerpts if "We are encouraged" in e.quote)
+    assert ex.author == "Steve Witkoff" and ex.quoted_by == "Mick Ryan"
+    assert "quoted by Mick Ryan" in attribution(ex)
+
+
+def test_declines_out_of_scope(engine: Engine) -> None:
+    for q in ("How do I bake banana bread?", "Who won the World Cup?"):
+        ans = engine.ask(q)
+        assert ans.abstained and not ans.excerpts
+        assert "does not cover" in render_answer(ans)
+
+
+def test_no_near_duplicates_in_an_answer(engine: Engine) -> None:
+    # The Ryan essay repeats its opening; the Analyst lists his three options twice.
+    for q in ("Why can't Putin afford to end the war?", "What are the three options for peace?"):
+        quotes = [e.quote for e in engine.ask(q, k=5).excerpts]
+        for i, a in enumerate(quotes):
+            for b in quotes[i + 1 :]:
+                assert not _near_duplicate(a, b), (a, b)
+
+
+def test_answer_is_diverse_across_essays(engine: Engine) -> None:
+    ans = engine.ask("Can a ceasefire with Russia last?", k=3)
+    assert len({e.doc_id for e in ans.excerpts}) >= 2
+
+
+def test_essay_filter_and_context(engine: Engine) -> None:
+    doc_id = "obrien-putin-overestimates-the-price-of-ukraine"
+    ans = engine.ask("What risks does a ceasefire pose?", doc_id=doc_id)
+    assert ans.excerpts and all(e.doc_id == doc_id for e in ans.excerpts)
+    ex = ans.excerpts[0]
+    wider = engine.context(ex)
+    assert wider.start <= ex.start and wider.end >= ex.end and ex.quote in wider.quote
+    assert engine.snapshot().docs[doc_id].text[wider.start : wider.end] == wider.quote
+    with pytest.raises(InputError, match="No essay"):
+        engine.ask("anything", doc_id="no-such-essay")
+
+
+@pytest.mark.parametrize("question", ["", "   ", "x" * 20_000, "why\x00 war", "?!?", "\x1b[31mred"])
+def test_bad_questions(engine: Engine, question: str) -> None:
+    with pytest.raises(InputError):
+        engine.ask(question)
+
+
+def test_index_rebuilds_only_when_the_library_changes(private_engine: Engine) -> None:
+    first = private_engine.index()
+    assert first.rebuilt and first.passages_embedded > 0
+    again = private_engine.index()
+    assert not again.rebuilt and again.generation == first.generation
+    folder = private_engine.settings.seeds_dir
+    (folder / "extra.md").write_text(
+        "---\ntitle: A note on drones\nauthor: Test Writer\n---\n"
+        "Cheap drones have changed how the front line is held. Each side now watches the "
+        "other around the clock, and any movement in the open draws fire within minutes.\n",
+        encoding="utf-8",
+    )
+    third = private_engine.index()
+    assert third.rebuilt and third.added == ["extra"]
+    assert third.passages_embedded == 1 and third.passages_reused == first.passages_embedded
+    ans = private_engine.ask("How have drones changed the front line?")
+    assert ans.excerpts[0].doc_id == "extra" and ans.excerpts[0].author == "Test Writer"
+    (folder / "extra.md").unlink()
+    fourth = private_engine.index()
+    assert fourth.removed == ["extra"] and fourth.passages_embedded == 0
+    assert current_generation(private_engine.settings.index_dir) == fourth.generation
+    gens = list((private_engine.settings.index_dir / "generations").iterdir())
+    assert len(gens) <= 2  # older generations are pruned
+
+
+def test_model_change_triggers_rebuild(private_engine: Engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    private_engine.index()
+    assert not private_engine.is_stale()
+    monkeypatch.setattr(type(private_engine.embedder), "key", property(lambda self: "other"))
+    assert private_engine.is_stale()
+
+
+def test_essays_listing_without_model(engine: Engine) -> None:
+    essays = engine.essays()
+    assert {e.author for e in essays} == {"Mick Ryan", "The Analyst", "Timothy O'Brien"}
+    assert all(e.passages > 0 for e in essays)
