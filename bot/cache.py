@@ -3,6 +3,7 @@ changed (after simonw/llm's ``Collection.content_hash``)."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterable
 from pathlib import Path
@@ -29,6 +30,19 @@ class EmbeddingCache:
             "CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, dim INTEGER,"
             " passage BLOB, sentences BLOB, PRIMARY KEY (model, hash))"
         )
+        self.db.execute("CREATE TABLE IF NOT EXISTS sentences (key TEXT PRIMARY KEY, spans TEXT)")
+
+    def get_sentences(self, key: str) -> list[tuple[int, int, int]] | None:
+        """Cached sentence spans (start, end, paragraph) of a document version."""
+        row = self.db.execute("SELECT spans FROM sentences WHERE key = ?", (key,)).fetchone()
+        return [tuple(x) for x in json.loads(row[0])] if row else None  # type: ignore[misc]
+
+    def put_sentences(self, key: str, spans: list[tuple[int, int, int]]) -> None:
+        """Remember a document version's sentence spans (sentence splitting is slow)."""
+        with self.db:
+            self.db.execute(
+                "INSERT OR REPLACE INTO sentences VALUES (?, ?)", (key, json.dumps(spans))
+            )
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, PassageVectors]:
         """The cached vectors for those passage hashes that are cached."""

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from bot.documents import CLEANING_VERSION, Document, content_hash
 
-CHUNKER_VERSION = f"c2-{CLEANING_VERSION}"
+CHUNKER_VERSION = f"c4-{CLEANING_VERSION}"
 MAX_PASSAGE_WORDS = 110
 MIN_PASSAGE_WORDS = 45
 MAX_SENTENCE_WORDS = 90

@@ -17,6 +17,7 @@ from filelock import FileLock, Timeout
 from bot.cache import EmbeddingCache
 from bot.chunking import (
     CHUNKER_VERSION,
+    Sentence,
     make_passages,
     passage_hash,
     sentence_spans,
@@ -115,9 +116,23 @@ def lock_for(settings: Settings) -> FileLock:
     return FileLock(str(settings.index_dir / ".lock"))
 
 
-def chunk_document(doc: Document) -> tuple[DocChunks, list[str], list[str]]:
-    """Sentences and passages of a document, with passage texts and hashes (no vectors)."""
-    sentences = split_sentences(doc)
+def chunk_document(
+    doc: Document, cache: EmbeddingCache | None = None
+) -> tuple[DocChunks, list[str], list[str]]:
+    """Sentences and passages of a document, with passage texts and hashes (no vectors).
+
+    Args:
+        doc: The document.
+        cache: Where sentence spans of unchanged documents are remembered.
+    """
+    key = f"{CHUNKER_VERSION}:{doc.content_hash}"
+    known = cache.get_sentences(key) if cache else None
+    if known is not None:
+        sentences = [Sentence(*row) for row in known]
+    else:
+        sentences = split_sentences(doc)
+        if cache:
+            cache.put_sentences(key, [(s.start, s.end, s.paragraph) for s in sentences])
     passages = make_passages(doc, sentences)
     texts = [p.embed_text(doc.text, sentences) for p in passages]
     hashes = [passage_hash(t, sentence_spans(p, sentences)) for t, p in zip(texts, passages)]
@@ -155,20 +170,19 @@ def _build(
     _checkpoint("parse")
     prepared: list[tuple[DocChunks, list[str], list[str]]] = []
     seen: set[str] = set()
-    for path in library_files(settings.seeds_dir):
-        try:
-            doc = read_document(path)
-        except DocumentError as exc:
-            report.skipped.append(str(exc))
-            continue
-        if doc.doc_id in seen:
-            report.skipped.append(f"{path.name}: duplicate essay id {doc.doc_id!r}")
-            continue
-        seen.add(doc.doc_id)
-        prepared.append(chunk_document(doc))
-
     cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite", embedder.key)
     try:
+        for path in library_files(settings.seeds_dir):
+            try:
+                doc = read_document(path)
+            except DocumentError as exc:
+                report.skipped.append(str(exc))
+                continue
+            if doc.doc_id in seen:
+                report.skipped.append(f"{path.name}: duplicate essay id {doc.doc_id!r}")
+                continue
+            seen.add(doc.doc_id)
+            prepared.append(chunk_document(doc, cache))
         all_hashes = [h for _, _, hashes in prepared for h in hashes]
         cached = cache.get_many(all_hashes)
         todo: dict[str, tuple[str, str, list[tuple[int, int]]]] = {}

@@ -167,16 +167,20 @@ def _best_window(
     p = snap.passages[pid]
     rows = np.arange(p.first_sentence, p.first_sentence + p.n_sentences)
     sims = snap.sent_vectors[rows] @ qvec
-    toks = [set(tokenize(snap.sentence_text(int(r)))) for r in rows] if q_tokens else []
+    toks = [snap.sentence_tokens(int(r)) for r in rows] if q_tokens else []
     para = snap.sent_para[rows]
     n = len(rows)
     best = (-np.inf, 0, 0)
+    sim_list = sims.tolist()
+    para_list = para.tolist()
     for lo in range(n):
         covered: set[str] = set()
+        top = -1.0
         for hi in range(lo, min(n, lo + MAX_QUOTE_SENTENCES)):
-            if para[hi] != para[lo]:
+            if para_list[hi] != para_list[lo]:
                 break
-            score = float(sims[lo : hi + 1].max()) - WINDOW_COST * (hi - lo)
+            top = max(top, sim_list[hi])
+            score = top - WINDOW_COST * (hi - lo)
             if q_tokens:
                 covered |= toks[hi] & q_tokens
                 score += LEXICAL_WEIGHT * len(covered) / len(q_tokens)
@@ -208,17 +212,17 @@ def _best_window(
     return int(rows[lo]), int(rows[hi]), window, float(sims[lo : hi + 1].max())
 
 
-def _tokens(text: str) -> set[str]:
+def quote_tokens(text: str) -> set[str]:
+    """Lower-cased words of a quote, for near-duplicate checks."""
     return set(re.findall(r"\w+", text.lower()))
 
 
-def _near_duplicate(a: str, b: str) -> bool:
-    ta, tb = _tokens(a), _tokens(b)
+def _near_duplicate(ta: set[str], tb: set[str]) -> bool:
+    """Two quotes' word sets say the same thing (one mostly inside the other, or similar)."""
     if not ta or not tb:
         return False
-    return len(ta & tb) / min(len(ta), len(tb)) >= 0.8 or len(ta & tb) / len(ta | tb) >= (
-        NEAR_DUPLICATE
-    )
+    shared = len(ta & tb)
+    return shared / min(len(ta), len(tb)) >= 0.8 or shared / len(ta | tb) >= NEAR_DUPLICATE
 
 
 def answer(
@@ -265,29 +269,32 @@ def answer(
 
     pool: list[Excerpt] = []
     for score, _pid, first, last, relevance in sorted(scored, key=lambda t: -t[0]):
-        if relevance < threshold:
-            continue
-        doc = snap.docs[snap.sent_doc[first]]
-        start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
-        ex = make_excerpt(doc, start, end, int(snap.sent_para[first]), score)
-        if not any(
-            _near_duplicate(ex.quote, c.quote)
-            or (c.doc_id == ex.doc_id and c.start < ex.end and ex.start < c.end)
-            for c in pool
-        ):
-            pool.append(ex)
+        if relevance >= threshold:
+            doc = snap.docs[snap.sent_doc[first]]
+            start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
+            pool.append(make_excerpt(doc, start, end, int(snap.sent_para[first]), score))
     # Greedy selection that gives up a little score for each excerpt already taken from
-    # the same essay: a clearly better quote still wins, a near tie goes to another voice.
+    # the same essay (a clearly better quote still wins, a near tie goes to another
+    # voice), skipping quotes that overlap or nearly repeat one already chosen.
     chosen: list[Excerpt] = []
+    chosen_tokens: list[set[str]] = []
     counts: dict[str, int] = {}
     penalty = DIVERSITY if per_doc is None else 1.0
     while pool and len(chosen) < k:
         best = max(pool, key=lambda e: e.score - penalty * counts.get(e.doc_id, 0))
         pool.remove(best)
-        counts[best.doc_id] = counts.get(best.doc_id, 0) + 1
-        if per_doc is not None and counts[best.doc_id] > per_doc:
+        toks = quote_tokens(best.quote)
+        if any(
+            _near_duplicate(toks, ct)
+            or (c.doc_id == best.doc_id and c.start < best.end and best.start < c.end)
+            for c, ct in zip(chosen, chosen_tokens, strict=True)
+        ):
             continue
+        if per_doc is not None and counts.get(best.doc_id, 0) >= per_doc:
+            continue
+        counts[best.doc_id] = counts.get(best.doc_id, 0) + 1
         chosen.append(best)
+        chosen_tokens.append(toks)
     return Answer(question, not chosen, tuple(chosen), round(best_sim, 4))
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from bot.chunking import CHUNKER_VERSION, Passage, Sentence
 from bot.documents import Document, Paragraph
-from bot.lexical import LexicalIndex
+from bot.lexical import LexicalIndex, tokenize
 
 FORMAT_VERSION = 1
 KEEP_GENERATIONS = 2
@@ -84,6 +84,14 @@ class Snapshot:
     dense: Any
     lexical: LexicalIndex
     extras: dict[str, Any] = field(default_factory=dict)
+
+    def sentence_tokens(self, row: int) -> frozenset[str]:
+        """A sentence's BM25 terms (computed once per snapshot, on first use)."""
+        cache = self.extras.setdefault("_tokens", {})
+        toks = cache.get(row)
+        if toks is None:
+            toks = cache[row] = frozenset(tokenize(self.sentence_text(row)))
+        return toks
 
     def sentence_text(self, row: int) -> str:
         """The exact text of a sentence row."""
@@ -164,7 +172,9 @@ def write_generation(
     tick = checkpoint or (lambda stage: None)
     gens = index_dir / "generations"
     gens.mkdir(parents=True, exist_ok=True)
-    name = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+    numbers = [int(p.name.split("-")[0]) for p in gens.iterdir() if p.name[:6].isdigit()]
+    name = f"{max(numbers, default=0) + 1:06d}-{time.strftime('%Y%m%dT%H%M%S')}"
+    name += "-" + uuid.uuid4().hex[:6]
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir()
 

@@ -1,0 +1,100 @@
+"""Indexing throughput against plain `model.encode`, and incremental add against a rebuild.
+
+    python bench/bench_index.py [--essays 60] [--big-essays 700]
+
+Both sides run in this process, on the same passages, one after the other, with the model
+already loaded: the ratio is what the pipeline (parse, chunk, late-chunked embedding, cache,
+FAISS, BM25, atomic write) costs beyond the model itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import tempfile
+from pathlib import Path
+
+from common import synthetic_essays, timed
+
+from bot.chunking import sentence_spans
+from bot.documents import library_files, read_document
+from bot.embed import Embedder
+from bot.indexer import build_index, chunk_document
+from bot.settings import Settings
+
+
+def _library(folder: Path, essays: list[str]) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, text in enumerate(essays):
+        (folder / f"essay-{i:05d}.md").write_text(text, encoding="utf-8")
+
+
+def throughput(embedder: Embedder, n_essays: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Path(tmp) / "lib"
+        _library(lib, synthetic_essays(n_essays, 10))
+        texts: list[str] = []
+        sentences: list[str] = []
+        for p in library_files(lib):
+            chunks, t, _ = chunk_document(read_document(p))
+            texts.extend(t)
+            for passage, text in zip(chunks.passages, t):
+                sentences.extend(text[a:b] for a, b in sentence_spans(passage, chunks.sentences))
+        embedder.embed_texts(texts[:64])  # warm
+        plain = timed(lambda: embedder.embed_texts(texts))
+        plain_sentences = timed(lambda: embedder.embed_texts(sentences))
+        settings = Settings(seeds_dir=lib, index_dir=Path(tmp) / "index")
+        pipeline = timed(lambda: build_index(settings, embedder))
+    return {
+        "passages": len(texts),
+        "sentences": len(sentences),
+        "plain_encode_passages_s": plain,
+        "plain_encode_sentences_s": plain_sentences,
+        "pipeline_s": pipeline,
+        "pipeline_passages_per_s": len(texts) / pipeline,
+        # The pipeline embeds passages and, for quote selection, every sentence too.
+        "ratio_vs_encode_passages": plain / pipeline,
+        "ratio_vs_encode_same_texts": (plain + plain_sentences) / pipeline,
+    }
+
+
+def incremental(embedder: Embedder, n_essays: int) -> dict[str, float]:
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Path(tmp) / "lib"
+        essays = synthetic_essays(n_essays + 1, 10, seed=11)
+        _library(lib, essays[:-1])
+        settings = Settings(seeds_dir=lib, index_dir=Path(tmp) / "index")
+        full = build_index(settings, embedder, force=True)
+        (lib / "new-essay.md").write_text(essays[-1], encoding="utf-8")
+        add = build_index(settings, embedder)
+        shutil.rmtree(settings.index_dir)
+        rebuild = build_index(settings, embedder)
+    return {
+        "library_passages": full.passages_embedded,
+        "full_rebuild_s": rebuild.seconds,
+        "incremental_add_s": add.seconds,
+        "incremental_embedded": add.passages_embedded,
+        "incremental_reused": add.passages_reused,
+        "incremental_to_rebuild_ratio": add.seconds / rebuild.seconds,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--essays", type=int, default=60, help="throughput library size")
+    parser.add_argument("--big-essays", type=int, default=700, help="~10 passages each")
+    args = parser.parse_args()
+    embedder = Embedder()
+    embedder.embed_query("warm up")
+    result = {"throughput": throughput(embedder, args.essays)}
+    print(json.dumps(result, indent=1), flush=True)
+    result["incremental"] = incremental(embedder, args.big_essays)
+    print(json.dumps(result["incremental"], indent=1))
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "index.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,129 @@
+"""Warm query latency, in process: the seed library and a synthetic 100,000-passage one.
+
+    python bench/bench_query.py [--passages 100000] [--queries 200]
+
+The synthetic library has real passage texts (for BM25) and random unit vectors for the
+FAISS index and the sentence vectors; questions are embedded by the real model, so each
+timing is a whole `answer` call: embed + FAISS + BM25 + fusion + quote selection.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import tempfile
+import time
+from pathlib import Path
+
+import faiss
+import numpy as np
+from common import ROOT, percentiles, seed_sentences
+
+from bot.documents import ESSAY, Document, Paragraph
+from bot.engine import Engine
+from bot.lexical import LexicalIndex
+from bot.search import answer
+from bot.settings import Settings
+from bot.store import PassageRow, Snapshot
+
+QUESTIONS = [
+    json.loads(line)["question"]
+    for path in (ROOT.parent / "shared" / "eval" / "dev.jsonl", ROOT / "eval" / "extra.jsonl")
+    if path.exists()
+    for line in path.read_text().splitlines()
+    if line.strip()
+]
+
+
+def synthetic_snapshot(n_passages: int, dim: int, per_doc: int = 100) -> Snapshot:
+    rng = random.Random(3)
+    pool = seed_sentences()
+    docs: dict[str, Document] = {}
+    passages: list[PassageRow] = []
+    sent_doc: list[str] = []
+    spans: list[tuple[int, int]] = []
+    paras: list[int] = []
+    owners: list[int] = []
+    texts: list[str] = []
+    for d in range(n_passages // per_doc):
+        doc_id = f"synthetic-{d}"
+        pieces: list[str] = []
+        paragraphs = []
+        pos = 0
+        for p in range(per_doc):
+            sents = rng.sample(pool, 3)
+            first = len(spans)
+            for s in sents:
+                spans.append((pos, pos + len(s)))
+                sent_doc.append(doc_id)
+                paras.append(p)
+                owners.append(len(passages))
+                pos += len(s) + 1
+            text = " ".join(sents)
+            paragraphs.append(Paragraph(pos - len(text) - 1, pos - 1, p + 1, ESSAY, "W", block=1))
+            passages.append(PassageRow(doc_id, pos - len(text) - 1, pos - 1, first, 3, p))
+            pieces.append(text)
+            texts.append(text)
+            pos += 1
+        body = "\n".join(pieces)
+        docs[doc_id] = Document(doc_id, doc_id, "W", None, None, None, None, body,
+                                tuple(paragraphs), "h")  # fmt: skip
+    gen = np.random.default_rng(5)
+
+    def unit(n: int) -> np.ndarray:
+        m = gen.standard_normal((n, dim)).astype(np.float32)
+        return m / np.linalg.norm(m, axis=1, keepdims=True)
+
+    index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
+    index.add_with_ids(unit(len(passages)), np.arange(len(passages), dtype=np.int64))
+    return Snapshot(
+        generation="synthetic", manifest={}, docs=docs, passages=passages, sent_doc=sent_doc,
+        sent_span=np.array(spans, dtype=np.int64), sent_para=np.array(paras, dtype=np.int64),
+        sent_passage=np.array(owners, dtype=np.int64), sent_vectors=unit(len(spans)),
+        dense=index, lexical=LexicalIndex.build(texts),
+    )  # fmt: skip
+
+
+def measure(engine: Engine, snap: Snapshot, queries: int) -> dict[str, float]:
+    emb = engine.embedder
+    for q in QUESTIONS[:5]:
+        answer(snap, emb.embed_query(q), q)
+    samples = []
+    embed_only = []
+    for i in range(queries):
+        q = QUESTIONS[i % len(QUESTIONS)]
+        t = time.perf_counter()
+        vec = emb.embed_query(q)
+        t1 = time.perf_counter()
+        answer(snap, vec, q, threshold=-1.0)  # never decline: time the whole path
+        samples.append(time.perf_counter() - t)
+        embed_only.append(t1 - t)
+    return {**percentiles(samples), "embed_p50_ms": percentiles(embed_only)["p50_ms"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--passages", type=int, default=100_000)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        engine = Engine(Settings(index_dir=Path(tmp) / "index"))
+        engine.index()
+        seeds = measure(engine, engine.snapshot(), args.queries)
+        t = time.perf_counter()
+        big = synthetic_snapshot(args.passages, engine.embedder.dim)
+        built = time.perf_counter() - t
+        large = measure(engine, big, args.queries)
+    result = {
+        "seed_library": {"passages": len(engine.snapshot().passages), **seeds},
+        "synthetic": {"passages": len(big.passages), "build_s": built, **large},
+    }
+    print(json.dumps(result, indent=1))
+    out = Path(__file__).parent / "results"
+    out.mkdir(exist_ok=True)
+    (out / "query.json").write_text(json.dumps(result, indent=1))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,10 @@
+"""Run every benchmark in turn (results land in bench/results/)."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).parent
+for script in ("bench_query.py", "bench_cold.py", "bench_index.py"):
+    print(f"== {script}", flush=True)
+    subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True)
