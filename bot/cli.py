@@ -79,9 +79,62 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
+def _admin(settings: Settings):  # type: ignore[no-untyped-def]
+    from bot.library import LibraryAdmin
+
+    return LibraryAdmin(_engine(settings))
+
+
+def _meta(args: argparse.Namespace) -> dict[str, str | None]:
+    return {k: getattr(args, k, None) for k in ("title", "author", "date", "source", "url")}
+
+
+def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.library import RejectedError
+
+    admin = _admin(settings)
+    path = Path(args.file)
+    if path.is_dir():
+        if any(_meta(args).values()):
+            raise CliError("--title/--author/... apply to one file, not a folder", EXIT_USAGE)
+        results = admin.add_folder(path)
+        for r in results:
+            print(f"refused: {r}" if isinstance(r, RejectedError) else r.summary())
+        return EXIT_USAGE if any(isinstance(r, RejectedError) for r in results) else 0
+    if not path.exists():
+        raise CliError(f"no such file: {path}", EXIT_USAGE)
+    try:
+        change = admin.add_path(path, **_meta(args))
+    except RejectedError as exc:
+        raise CliError(f"refused: {exc}", EXIT_USAGE) from exc
+    print(change.summary())
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.library import RejectedError
+
+    try:
+        change = _admin(settings).remove(args.id)
+    except RejectedError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    print(change.summary())
+    return 0
+
+
+def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.library import RejectedError
+
+    try:
+        change = _admin(settings).edit(args.id, **_meta(args))
+    except RejectedError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    print(change.summary())
+    return 0
+
+
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
-    report = engine.index(force=args.rebuild, progress=sys.stderr.isatty())
+    report = _admin(settings).reindex(force=args.rebuild, progress=sys.stderr.isatty())
     if args.json:
         _print_json(report.as_dict())
     else:
@@ -91,6 +144,9 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 def cmd_essays(args: argparse.Namespace, settings: Settings) -> int:
     from bot.engine import Engine
+
+    if getattr(args, "essays_action", None) == "edit":
+        return cmd_edit(args, settings)
 
     essays = Engine(settings).essays()
     if args.json:
@@ -179,6 +235,11 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def _meta_options(parser: argparse.ArgumentParser) -> None:
+    for key in ("title", "author", "date", "source", "url"):
+        parser.add_argument(f"--{key}", help=f"the essay's {key}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser (no heavy imports)."""
     parser = argparse.ArgumentParser(
@@ -200,9 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     index.add_argument("--json", action="store_true", help="print the report as JSON")
     index.set_defaults(func=cmd_index)
 
-    essays = sub.add_parser("essays", help="list the library")
+    essays = sub.add_parser("essays", help="list the library, or edit an essay's metadata")
     essays.add_argument("--json", action="store_true", help="print JSON")
     essays.set_defaults(func=cmd_essays)
+    essays_sub = essays.add_subparsers(dest="essays_action")
+    edit = essays_sub.add_parser("edit", help="correct metadata without re-embedding")
+    edit.add_argument("id", help="the essay's id (see `essays`)")
+    _meta_options(edit)
+
+    add = sub.add_parser("add", help="add an essay file (.md .txt .html .pdf) or a folder")
+    add.add_argument("file", help="a file, or a folder of files")
+    _meta_options(add)
+    add.set_defaults(func=cmd_add)
+
+    remove = sub.add_parser("remove", help="remove an essay (a copy is kept)")
+    remove.add_argument("id", help="the essay's id (see `essays`)")
+    remove.set_defaults(func=cmd_remove)
 
     ev = sub.add_parser("eval", help="score retrieval on a JSONL file of questions")
     ev.add_argument("file", help="JSONL: question, must_quote, abstain, role")

@@ -110,10 +110,18 @@ def is_stale(settings: Settings, model_key: str) -> bool:
     return bool(manifest.get("fingerprint") != fingerprint(settings, model_key))
 
 
+_LOCKS: dict[str, FileLock] = {}
+
+
 def lock_for(settings: Settings) -> FileLock:
-    """The writers' lock of an index folder."""
+    """The writers' lock of an index folder: one object per folder in a process, so a
+    thread that holds it may take it again (an add that reindexes), while other threads
+    and processes wait."""
     settings.index_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(settings.index_dir / ".lock"))
+    path = str((settings.index_dir / ".lock").resolve())
+    if path not in _LOCKS:
+        _LOCKS[path] = FileLock(path, thread_local=True)
+    return _LOCKS[path]
 
 
 def chunk_document(

@@ -293,9 +293,23 @@ def prune(index_dir: Path) -> None:
 def load_snapshot(index_dir: Path) -> Snapshot:
     """Load the live generation into memory.
 
+    A writer may switch generations and prune the old one while we read; then we read
+    the new one.
+
     Raises:
         IndexMissing: There is no complete generation.
     """
+    for attempt in range(5):
+        try:
+            return _load_snapshot(index_dir)
+        except (FileNotFoundError, sqlite3.OperationalError, RuntimeError) as exc:
+            if isinstance(exc, IndexMissing) or attempt == 4:
+                raise
+            time.sleep(0.05 * (attempt + 1))
+    raise IndexMissing(f"no index in {index_dir}")
+
+
+def _load_snapshot(index_dir: Path) -> Snapshot:
     name = current_generation(index_dir)
     if name is None:
         raise IndexMissing(f"no index in {index_dir}")

@@ -1,0 +1,259 @@
+"""Library administration: add, edit and remove essays, reindex; audited, all-or-nothing.
+
+The Discord admin commands and the CLI call exactly these functions. Every change holds the
+index lock from validation to the new generation going live, so two admins cannot
+interleave; a rejected or failed change leaves the library folder as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bot.audit import AuditLog
+from bot.convert import Converted, convert_upload
+from bot.documents import (
+    META_KEYS,
+    Document,
+    DocumentError,
+    library_files,
+    parse_document,
+    read_document,
+    slugify,
+    split_front_matter,
+)
+from bot.engine import Engine
+from bot.indexer import IndexReport, lock_for
+
+
+class RejectedError(DocumentError):
+    """An essay was refused; the message is the one-line reason. Nothing was changed."""
+
+
+@dataclass(frozen=True)
+class Change:
+    """What an administrative action did."""
+
+    action: str
+    doc_id: str
+    title: str
+    passages: int
+    report: IndexReport
+
+    def summary(self) -> str:
+        """A short human-readable report."""
+        verb = {"add": "Added", "edit": "Updated", "remove": "Removed"}.get(self.action, "Done")
+        head = f"{verb} {self.doc_id} ({self.title})"
+        if self.action != "remove":
+            head += f": {self.passages} passages"
+        return f"{head}.\n{self.report.summary()}"
+
+
+def _body_hash(doc: Document) -> str:
+    """Identifies an essay's text whatever its metadata, whitespace or letter case."""
+    return hashlib.sha256(" ".join(doc.text.split()).casefold().encode()).hexdigest()
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    tmp = path.with_name(f".tmp-{os.getpid()}-{path.name}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+class LibraryAdmin:
+    """Administrative actions on an engine's library folder and index.
+
+    Args:
+        engine: The engine whose settings name the library and index folders.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.settings = engine.settings
+        self.audit = AuditLog(self.settings.index_dir)
+
+    # --- helpers ----------------------------------------------------------------------
+
+    def _documents(self) -> dict[str, tuple[Path, Document]]:
+        docs: dict[str, tuple[Path, Document]] = {}
+        for path in library_files(self.settings.seeds_dir):
+            try:
+                doc = read_document(path)
+            except DocumentError:
+                continue
+            docs.setdefault(doc.doc_id, (path, doc))
+        return docs
+
+    def _find(self, doc_id: str) -> tuple[Path, Document]:
+        docs = self._documents()
+        if doc_id in docs:
+            return docs[doc_id]
+        listing = ", ".join(sorted(docs)) or "(the library is empty)"
+        raise RejectedError(f"no essay with id {doc_id!r}; essays: {listing}")
+
+    def _passages(self, doc_id: str) -> int:
+        return self.engine.snapshot().passage_counts().get(doc_id, 0)
+
+    # --- actions ----------------------------------------------------------------------
+
+    def add(self, filename: str, data: bytes, who: str = "cli", **meta: Any) -> Change:
+        """Validate an uploaded essay, store it in the library, index it incrementally.
+
+        Args:
+            filename: The upload's name (its extension decides the format).
+            data: The file's bytes.
+            who: Who asked ("cli" or a Discord user), for the audit log.
+            **meta: Metadata that wins over the file's (title, author, date, source, url).
+
+        Returns:
+            What was done.
+
+        Raises:
+            RejectedError: The file was refused; nothing changed.
+        """
+        sha = hashlib.sha256(data).hexdigest()
+        try:
+            with lock_for(self.settings):
+                return self._add(filename, data, who, sha, meta)
+        except DocumentError as exc:
+            reason = str(exc)
+            self.audit.record(who, "add", filename, False, reason=reason, sha256=sha)
+            if isinstance(exc, RejectedError):
+                raise
+            raise RejectedError(reason) from exc
+
+    def _add(self, filename: str, data: bytes, who: str, sha: str, meta: dict[str, Any]) -> Change:
+        name = Path(filename).name or "upload"
+        limit = self.settings.max_upload_bytes
+        if len(data) > limit:
+            raise RejectedError(
+                f"{name} is {len(data) / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"
+            )
+        if not data.strip():
+            raise RejectedError(f"{name} is empty")
+        converted = convert_upload(name, data)
+        converted.meta.update({k: v for k, v in meta.items() if k in META_KEYS and v})
+        existing = self._documents()
+        meta_id = converted.meta.get("id") or converted.meta.get("title") or Path(name).stem
+        base = slugify(str(meta_id))
+        doc_id, n = base, 2
+        while doc_id in existing:
+            doc_id, n = f"{base}-{n}", n + 1
+        converted.meta["id"] = doc_id
+        text = converted.to_markdown()
+        doc = parse_document(text, doc_id=doc_id, path=name)
+        prose = sum(p.end - p.start for p in doc.paragraphs)
+        if prose < self.settings.min_essay_chars:
+            raise RejectedError(
+                f"{name} has only {prose} characters of prose; "
+                f"the minimum is {self.settings.min_essay_chars}"
+            )
+        body = _body_hash(doc)
+        for other_id, (_, other) in existing.items():
+            if _body_hash(other) == body:
+                raise RejectedError(
+                    f"{name} is the same text as essay {other_id!r} ({other.title})"
+                )
+
+        folder = self.settings.seeds_dir
+        folder.mkdir(parents=True, exist_ok=True)
+        target = folder / f"{doc_id}.md"
+        _write_atomically(target, text)
+        try:
+            report = self.engine.index()
+        except BaseException:
+            target.unlink(missing_ok=True)  # the index was not switched: undo the file too
+            raise
+        change = Change("add", doc_id, doc.title, self._passages(doc_id), report)
+        self.audit.record(
+            who, "add", doc_id, True, file=name, sha256=sha, content_hash=doc.content_hash,
+            passages=change.passages, embedded=report.passages_embedded,
+        )  # fmt: skip
+        return change
+
+    def add_path(self, path: Path, who: str = "cli", **meta: Any) -> Change:
+        """Add an essay from a file on disk (see :meth:`add`)."""
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise RejectedError(f"cannot read {path}: {exc.strerror}") from exc
+        return self.add(path.name, data, who, **meta)
+
+    def add_folder(self, folder: Path, who: str = "cli") -> list[Change | RejectedError]:
+        """Add every supported file of a folder; each one accepted or refused on its own."""
+        results: list[Change | RejectedError] = []
+        for path in sorted(p for p in folder.iterdir() if p.is_file()):
+            try:
+                results.append(self.add_path(path, who))
+            except RejectedError as exc:
+                results.append(exc)
+        return results
+
+    def edit(self, doc_id: str, who: str = "cli", **meta: Any) -> Change:
+        """Correct an essay's metadata; the text and its embeddings are kept.
+
+        Raises:
+            RejectedError: Unknown essay or no change given.
+        """
+        changes = {k: v for k, v in meta.items() if k in META_KEYS and v is not None}
+        if not changes:
+            raise RejectedError("nothing to change: give --title, --author, --date, ...")
+        with lock_for(self.settings):
+            path, _ = self._find(doc_id)
+            original = path.read_text(encoding="utf-8")
+            front, body = split_front_matter(original, path.name)
+            front.update(changes)
+            front.setdefault("id", doc_id)
+            text = Converted(front, body).to_markdown()
+            parse_document(text, doc_id=doc_id, path=path.name)  # still valid?
+            _write_atomically(path, text)
+            try:
+                report = self.engine.index()
+            except BaseException:
+                _write_atomically(path, original)
+                raise
+            doc = read_document(path)
+        self.audit.record(who, "edit", doc_id, True, changes=changes, content_hash=doc.content_hash)
+        return Change("edit", doc_id, doc.title, self._passages(doc_id), report)
+
+    def remove(self, doc_id: str, who: str = "cli") -> Change:
+        """Take an essay out of the library (a copy is kept under INDEX_DIR/removed/).
+
+        Raises:
+            RejectedError: Unknown essay.
+        """
+        with lock_for(self.settings):
+            try:
+                path, doc = self._find(doc_id)
+            except RejectedError as exc:
+                self.audit.record(who, "remove", doc_id, False, reason=str(exc))
+                raise
+            keep = self.settings.index_dir / "removed"
+            keep.mkdir(parents=True, exist_ok=True)
+            backup = keep / f"{time.strftime('%Y%m%dT%H%M%S')}-{path.name}"
+            shutil.copy2(path, backup)
+            path.unlink()
+            try:
+                report = self.engine.index()
+            except BaseException:
+                shutil.copy2(backup, path)
+                raise
+        self.audit.record(
+            who, "remove", doc_id, True, content_hash=doc.content_hash, backup=str(backup)
+        )
+        return Change("remove", doc_id, doc.title, 0, report)
+
+    def reindex(self, who: str = "cli", force: bool = False, progress: bool = False) -> IndexReport:
+        """Rebuild the index from the library folder, reporting what changed."""
+        report = self.engine.index(force=force, progress=progress)
+        self.audit.record(
+            who, "reindex", "library", True, generation=report.generation,
+            added=report.added, changed=report.changed, removed=report.removed,
+            embedded=report.passages_embedded, reused=report.passages_reused,
+        )  # fmt: skip
+        return report
