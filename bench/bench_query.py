@@ -102,6 +102,26 @@ def measure(engine: Engine, snap: Snapshot, queries: int) -> dict[str, float]:
     return {**percentiles(samples), "embed_p50_ms": percentiles(embed_only)["p50_ms"]}
 
 
+def measure_summaries(engine: Engine, queries: int) -> dict[str, dict[str, float]]:
+    """Essay summary (stored), topic summary and perspectives, warm, on the seeds."""
+    docs = list(engine.snapshot().docs)
+    out = {}
+    for name, call in (
+        ("essay_summary", lambda i: engine.summary(docs[i % len(docs)])),
+        ("topic", lambda i: engine.topic(QUESTIONS[i % len(QUESTIONS)])),
+        ("perspectives", lambda i: engine.perspectives(QUESTIONS[i % len(QUESTIONS)])),
+    ):
+        for i in range(5):
+            call(i)
+        samples = []
+        for i in range(queries):
+            t = time.perf_counter()
+            call(i)
+            samples.append(time.perf_counter() - t)
+        out[name] = percentiles(samples)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passages", type=int, default=100_000)
@@ -111,12 +131,14 @@ def main() -> None:
         engine = Engine(Settings(index_dir=Path(tmp) / "index"))
         engine.index()
         seeds = measure(engine, engine.snapshot(), args.queries)
+        summaries = measure_summaries(engine, args.queries)
         t = time.perf_counter()
         big = synthetic_snapshot(args.passages, engine.embedder.dim)
         built = time.perf_counter() - t
         large = measure(engine, big, args.queries)
     result = {
         "seed_library": {"passages": len(engine.snapshot().passages), **seeds},
+        "summaries": summaries,
         "synthetic": {"passages": len(big.passages), "build_s": built, **large},
     }
     print(json.dumps(result, indent=1))

@@ -133,6 +133,39 @@ def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.render import render_summary
+
+    engine = _engine(settings)
+    _ensure_index(engine)
+    if args.topic is not None:
+        if args.essay:
+            raise CliError("give an ESSAY or --topic TEXT, not both", EXIT_USAGE)
+        summary = engine.topic(args.topic)
+    elif args.essay:
+        summary = engine.summary(args.essay, args.points)
+    else:
+        raise CliError("summary needs an ESSAY (id or part of a title) or --topic TEXT", 2)
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        print(render_summary(summary))
+    return 0
+
+
+def cmd_perspectives(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.render import render_summary
+
+    engine = _engine(settings)
+    _ensure_index(engine)
+    summary = engine.perspectives(args.question)
+    if args.json:
+        _print_json(summary.as_dict())
+    else:
+        print(render_summary(summary))
+    return 0
+
+
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     report = _admin(settings).reindex(force=args.rebuild, progress=sys.stderr.isatty())
     if args.json:
@@ -268,6 +301,18 @@ def build_parser() -> argparse.ArgumentParser:
     edit = essays_sub.add_parser("edit", help="correct metadata without re-embedding")
     edit.add_argument("id", help="the essay's id (see `essays`)")
     _meta_options(edit)
+
+    summ = sub.add_parser("summary", help="key sentences of an essay, or of a topic")
+    summ.add_argument("essay", nargs="?", help="an essay id or an unambiguous part of its title")
+    summ.add_argument("--topic", help="summarise what the essays say about this instead")
+    summ.add_argument("--points", type=int, default=None, help="key sentences (default 6)")
+    summ.add_argument("--json", action="store_true", help="print JSON")
+    summ.set_defaults(func=cmd_summary)
+
+    persp = sub.add_parser("perspectives", help="each author's position on a question")
+    persp.add_argument("question")
+    persp.add_argument("--json", action="store_true", help="print JSON")
+    persp.set_defaults(func=cmd_perspectives)
 
     add = sub.add_parser("add", help="add an essay file (.md .txt .html .pdf) or a folder")
     add.add_argument("file", help="a file, or a folder of files")

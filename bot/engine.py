@@ -13,6 +13,7 @@ from bot.indexer import IndexReport, build_index, chunk_document, is_stale
 from bot.search import Answer, Excerpt, answer, context
 from bot.settings import Settings
 from bot.store import Snapshot, current_generation, load_snapshot
+from bot.summarize import Summary, essay_summary, perspectives, topic_summary
 
 
 class InputError(ValueError):
@@ -128,6 +129,40 @@ class Engine:
     def context(self, excerpt: Excerpt, before: int = 2, after: int = 2) -> Excerpt:
         """The excerpt with the sentences around it."""
         return context(self.snapshot(), excerpt, before, after)
+
+    # --- summaries ------------------------------------------------------------------
+
+    def summary(self, essay: str, points: int | None = None) -> Summary:
+        """The stored key sentences of one essay (id or unambiguous part of its title).
+
+        Raises:
+            InputError: No such essay, or several match.
+        """
+        snap = self.snapshot()
+        doc = resolve_essay(snap, essay)
+        return essay_summary(snap, doc, points or self.settings.summary_sentences)
+
+    def topic(self, topic: str) -> Summary:
+        """What the essays say about a topic, grouped by essay; declines when uncovered.
+
+        Raises:
+            InputError: The topic is not usable text.
+        """
+        text = clean_question(topic, self.settings.max_question_chars)
+        snap = self.snapshot()
+        qvec = self.embedder.embed_query(text)
+        return topic_summary(snap, qvec, text, self.settings.abstain_threshold)
+
+    def perspectives(self, question: str) -> Summary:
+        """Each author's position on a question, in their own words.
+
+        Raises:
+            InputError: The question is not usable text.
+        """
+        text = clean_question(question, self.settings.max_question_chars)
+        snap = self.snapshot()
+        qvec = self.embedder.embed_query(text)
+        return perspectives(snap, qvec, text, self.settings.abstain_threshold)
 
     # --- the library ----------------------------------------------------------------
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import sys
 import time
@@ -11,7 +12,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 from filelock import FileLock, Timeout
 
 from bot.cache import EmbeddingCache
@@ -25,19 +25,16 @@ from bot.chunking import (
 )
 from bot.documents import Document, DocumentError, library_files, read_document
 from bot.embed import Embedder
+from bot.keypoints import SUMMARY_VERSION, essay_summary_points
 from bot.settings import Settings
 from bot.store import DocChunks, read_manifest, write_generation
 
 EMBED_BATCH = 64
-#: Called with (doc_id, chunks) for each document, returns JSON-able results stored with the
-#: generation under extras[name][doc_id]; registered by features (e.g. summaries).
-ExtraFn = Callable[[DocChunks], Any]
-EXTRAS: dict[str, tuple[str, ExtraFn]] = {}
-
-
-def register_extra(name: str, version: str, fn: ExtraFn) -> None:
-    """Compute `fn` per document at index time, cached by document hash and `version`."""
-    EXTRAS[name] = (version, fn)
+#: Per-document results computed at index time and stored with the generation, cached by
+#: document hash: name -> (version, function of the document's chunks).
+EXTRAS: dict[str, tuple[str, Callable[[DocChunks], Any]]] = {
+    "summary": (SUMMARY_VERSION, essay_summary_points),
+}
 
 
 @dataclass
@@ -242,8 +239,6 @@ def _old_extras(settings: Settings, manifest: dict[str, Any]) -> dict[str, Any]:
         return {}
     path = Path(settings.index_dir) / "generations" / name / "extras.json"
     try:
-        import json
-
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError):
         return {}
@@ -289,8 +284,3 @@ def build_index(
         return _build(settings, embedder, progress, report)
     finally:
         lock.release()
-
-
-def empty_vectors(dim: int) -> np.ndarray:
-    """A (0, dim) float32 array."""
-    return np.zeros((0, dim), dtype=np.float32)

@@ -6,6 +6,7 @@ import textwrap
 from typing import Any
 
 from bot.search import Answer, Excerpt
+from bot.summarize import Summary
 
 DECLINE = (
     "The library does not cover that. None of the essays says anything close enough to "
@@ -71,3 +72,35 @@ def answer_json(ans: Answer) -> dict[str, Any]:
         "answer": render_answer(ans),
         "excerpts": [ex.as_dict() for ex in ans.excerpts],
     }
+
+
+def render_summary(summary: Summary, width: int = 88) -> str:
+    """A summary for the terminal: each point a block quote with its source.
+
+    An essay summary names its source once and gives each point's paragraph; topic and
+    perspective summaries group points under the essay or the author they come from.
+    """
+    if summary.abstained:
+        return DECLINE
+
+    def quote(ex: Excerpt) -> str:
+        return textwrap.fill(
+            one_line(ex.quote), width=width, initial_indent="> ", subsequent_indent="> "
+        )
+
+    out: list[str] = []
+    if summary.kind == "essay":
+        first = summary.points[0]
+        out.append(f"Key sentences of {attribution(first)}, in the essay's order:")
+        for ex in summary.points:
+            out.append(f"{quote(ex)}\n  ({position(ex)})")
+        return "\n\n".join(out)
+    key = (lambda e: e.doc_id) if summary.kind == "topic" else (lambda e: e.author)
+    current = None
+    for ex in summary.points:
+        if key(ex) != current:
+            current = key(ex)
+            heading = ex.title if summary.kind == "topic" else ex.author
+            out.append(f"## {heading}")
+        out.append(f"{quote(ex)}\n— {attribution(ex)}, {position(ex)}")
+    return "\n\n".join(out)

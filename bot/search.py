@@ -7,6 +7,7 @@ vector, and returns small frozen dataclasses, so rendering and attribution need 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -225,6 +226,87 @@ def _near_duplicate(ta: set[str], tb: set[str]) -> bool:
     return shared / min(len(ta), len(tb)) >= 0.8 or shared / len(ta | tb) >= NEAR_DUPLICATE
 
 
+def candidates(
+    snap: Snapshot,
+    qvec: np.ndarray,
+    question: str,
+    threshold: float,
+    doc_id: str | None = None,
+    rerank: int = RERANK,
+) -> tuple[list[Excerpt], float]:
+    """The best quote of each of the top fused passages that is relevant enough.
+
+    Returns:
+        Excerpts, best first, and the best similarity seen (for declining).
+    """
+    q_tokens = tokenize(question)
+    ranked, cosine = retrieve(snap, qvec, q_tokens, doc_id)
+    q_set = set(q_tokens)
+    scored = []
+    best_sim = max(cosine.values(), default=0.0)
+    for pid in ranked[:rerank]:
+        first, last, window, sent_sim = _best_window(snap, pid, qvec, q_set)
+        passage_sim = cosine.get(pid)
+        if passage_sim is None:
+            p = snap.passages[pid]
+            rows = slice(p.first_sentence, p.first_sentence + p.n_sentences)
+            passage_sim = float((snap.sent_vectors[rows] @ qvec).max())
+        best_sim = max(best_sim, sent_sim)
+        score = (1 - PASSAGE_WEIGHT) * window + PASSAGE_WEIGHT * passage_sim
+        scored.append((score, first, last, max(sent_sim, passage_sim)))
+    if best_sim < threshold:
+        return [], best_sim
+    pool: list[Excerpt] = []
+    for score, first, last, relevance in sorted(scored, key=lambda t: -t[0]):
+        if relevance >= threshold:
+            doc = snap.docs[snap.sent_doc[first]]
+            start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
+            pool.append(make_excerpt(doc, start, end, int(snap.sent_para[first]), score))
+    return pool, best_sim
+
+
+def select(
+    pool: list[Excerpt],
+    k: int,
+    per_group: int | None = None,
+    group: Callable[[Excerpt], str] = lambda e: e.doc_id,
+    penalty: float = DIVERSITY,
+) -> list[Excerpt]:
+    """Pick up to `k` excerpts, best first, without repeats.
+
+    Greedy: each pick gives up `penalty` per excerpt already taken from the same group
+    (a clearly better quote still wins, a near tie goes to another voice), and skips
+    quotes that overlap or nearly repeat one already chosen.
+
+    Args:
+        pool: Candidates.
+        k: How many at most.
+        per_group: A hard cap per group, if any.
+        group: What counts as the same voice (the essay by default).
+        penalty: Score given up per excerpt already taken from the group.
+    """
+    pool = list(pool)
+    chosen: list[Excerpt] = []
+    chosen_tokens: list[set[str]] = []
+    counts: dict[str, int] = {}
+    while pool and len(chosen) < k:
+        best = max(pool, key=lambda e: e.score - penalty * counts.get(group(e), 0))
+        pool.remove(best)
+        toks = quote_tokens(best.quote)
+        if any(
+            _near_duplicate(toks, ct)
+            or (c.doc_id == best.doc_id and c.start < best.end and best.start < c.end)
+            for c, ct in zip(chosen, chosen_tokens, strict=True)
+        ):
+            continue
+        if per_group is not None and counts.get(group(best), 0) >= per_group:
+            continue
+        counts[group(best)] = counts.get(group(best), 0) + 1
+        chosen.append(best)
+        chosen_tokens.append(toks)
+    return chosen
+
+
 def answer(
     snap: Snapshot,
     qvec: np.ndarray,
@@ -232,7 +314,6 @@ def answer(
     k: int = 3,
     threshold: float = 0.3,
     doc_id: str | None = None,
-    per_doc: int | None = None,
 ) -> Answer:
     """Find the best verbatim excerpts for a question, or decline.
 
@@ -243,58 +324,12 @@ def answer(
         k: How many excerpts at most.
         threshold: Decline when no sentence or passage is at least this similar.
         doc_id: Only search this essay.
-        per_doc: At most this many excerpts from one essay while others qualify
-            (default: two thirds of `k`, at least one).
 
     Returns:
         The answer.
     """
-    q_tokens = tokenize(question)
-    ranked, cosine = retrieve(snap, qvec, q_tokens, doc_id)
-    q_set = set(q_tokens)
-    scored = []
-    best_sim = max(cosine.values(), default=0.0)
-    for pid in ranked[:RERANK]:
-        first, last, window, sent_sim = _best_window(snap, pid, qvec, q_set)
-        passage_sim = cosine.get(pid)
-        if passage_sim is None:
-            p = snap.passages[pid]
-            rows = slice(p.first_sentence, p.first_sentence + p.n_sentences)
-            passage_sim = float((snap.sent_vectors[rows] @ qvec).max())
-        best_sim = max(best_sim, sent_sim)
-        score = (1 - PASSAGE_WEIGHT) * window + PASSAGE_WEIGHT * passage_sim
-        scored.append((score, pid, first, last, max(sent_sim, passage_sim)))
-    if best_sim < threshold:
-        return Answer(question, True, (), round(best_sim, 4))
-
-    pool: list[Excerpt] = []
-    for score, _pid, first, last, relevance in sorted(scored, key=lambda t: -t[0]):
-        if relevance >= threshold:
-            doc = snap.docs[snap.sent_doc[first]]
-            start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
-            pool.append(make_excerpt(doc, start, end, int(snap.sent_para[first]), score))
-    # Greedy selection that gives up a little score for each excerpt already taken from
-    # the same essay (a clearly better quote still wins, a near tie goes to another
-    # voice), skipping quotes that overlap or nearly repeat one already chosen.
-    chosen: list[Excerpt] = []
-    chosen_tokens: list[set[str]] = []
-    counts: dict[str, int] = {}
-    penalty = DIVERSITY if per_doc is None else 1.0
-    while pool and len(chosen) < k:
-        best = max(pool, key=lambda e: e.score - penalty * counts.get(e.doc_id, 0))
-        pool.remove(best)
-        toks = quote_tokens(best.quote)
-        if any(
-            _near_duplicate(toks, ct)
-            or (c.doc_id == best.doc_id and c.start < best.end and best.start < c.end)
-            for c, ct in zip(chosen, chosen_tokens, strict=True)
-        ):
-            continue
-        if per_doc is not None and counts.get(best.doc_id, 0) >= per_doc:
-            continue
-        counts[best.doc_id] = counts.get(best.doc_id, 0) + 1
-        chosen.append(best)
-        chosen_tokens.append(toks)
+    pool, best_sim = candidates(snap, qvec, question, threshold, doc_id)
+    chosen = select(pool, k)
     return Answer(question, not chosen, tuple(chosen), round(best_sim, 4))
 
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import sqlite3
 import time
@@ -34,6 +35,7 @@ from bot.documents import Document, Paragraph
 from bot.lexical import LexicalIndex, tokenize
 
 FORMAT_VERSION = 1
+_GEN_NAME = re.compile(r"^(\d{6})-\d{8}T")
 KEEP_GENERATIONS = 2
 
 
@@ -172,7 +174,7 @@ def write_generation(
     tick = checkpoint or (lambda stage: None)
     gens = index_dir / "generations"
     gens.mkdir(parents=True, exist_ok=True)
-    numbers = [int(p.name.split("-")[0]) for p in gens.iterdir() if p.name[:6].isdigit()]
+    numbers = [int(m.group(1)) for p in gens.iterdir() if (m := _GEN_NAME.match(p.name))]
     name = f"{max(numbers, default=0) + 1:06d}-{time.strftime('%Y%m%dT%H%M%S')}"
     name += "-" + uuid.uuid4().hex[:6]
     tmp = index_dir / f".tmp-{name}"

@@ -1,0 +1,102 @@
+"""Extractive summaries and perspectives: every point is a sentence the author wrote.
+
+- Essay summary: key sentences chosen at index time (:mod:`bot.keypoints`) and stored
+  with the generation, so serving one is a lookup; shown in the essay's order.
+- Topic summary: the most relevant sentences across the library, at most two per essay,
+  grouped by essay, essays ordered by relevance.
+- Perspectives: one or two quotes per author on a question, side by side.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from bot.documents import COMMENT, Document
+from bot.search import (
+    Excerpt,
+    _near_duplicate,
+    candidates,
+    make_excerpt,
+    quote_tokens,
+    select,
+)
+from bot.store import Snapshot
+
+TOPIC_PER_ESSAY = 2
+TOPIC_ESSAYS = 5
+PER_AUTHOR = 2
+SECOND_QUOTE_MARGIN = 0.06
+
+
+@dataclass(frozen=True)
+class Summary:
+    """Points (verbatim, attributed excerpts) of an essay, a topic or a question."""
+
+    kind: str  # "essay" | "topic" | "perspectives"
+    subject: str
+    abstained: bool
+    points: tuple[Excerpt, ...]
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON object of the CLI contract."""
+        return {
+            "kind": self.kind,
+            "subject": self.subject,
+            "abstained": self.abstained,
+            "points": [p.as_dict() for p in self.points],
+        }
+
+
+def essay_summary(snap: Snapshot, doc: Document, n_points: int) -> Summary:
+    """The stored summary of an essay, its `n_points` best points in essay order."""
+    stored = snap.extras.get("summary", {}).get(doc.doc_id, {}).get("value", [])
+    best = sorted(stored, key=lambda p: p["rank"])[: max(1, n_points)]
+    points = tuple(
+        make_excerpt(doc, p["start"], p["end"], p["paragraph"], p["score"])
+        for p in sorted(best, key=lambda p: p["start"])
+    )
+    return Summary("essay", doc.doc_id, not points, points)
+
+
+def _essay_words(pool: list[Excerpt]) -> list[Excerpt]:
+    return [e for e in pool if e.role != COMMENT]
+
+
+def topic_summary(snap: Snapshot, qvec: np.ndarray, topic: str, threshold: float) -> Summary:
+    """The most relevant sentences on a topic, grouped by essay (best essay first)."""
+    pool, _ = candidates(snap, qvec, topic, threshold, rerank=60)
+    chosen = select(
+        _essay_words(pool), TOPIC_PER_ESSAY * TOPIC_ESSAYS, per_group=TOPIC_PER_ESSAY, penalty=0
+    )
+    order: dict[str, float] = {}
+    for e in chosen:
+        order[e.doc_id] = max(order.get(e.doc_id, -1.0), e.score)
+    points = sorted(chosen, key=lambda e: (-order[e.doc_id], e.doc_id, -e.score))
+    return Summary("topic", topic, not points, tuple(points))
+
+
+def perspectives(snap: Snapshot, qvec: np.ndarray, question: str, threshold: float) -> Summary:
+    """Each author's position on a question in their own words: one or two quotes each,
+    authors with nothing relevant left out."""
+    pool, _ = candidates(snap, qvec, question, threshold, rerank=60)
+    voices = [e for e in _essay_words(pool) if e.quoted_by is None]
+    by_author: dict[str, list[Excerpt]] = {}
+    for e in voices:
+        by_author.setdefault(e.author, []).append(e)
+    points: list[Excerpt] = []
+    taken: list[set[str]] = []
+    for author in sorted(by_author, key=lambda a: -by_author[a][0].score):
+        mine = [
+            e
+            for e in select(by_author[author], len(by_author[author]), penalty=0)
+            if not any(_near_duplicate(quote_tokens(e.quote), t) for t in taken)
+        ][:PER_AUTHOR]
+        if not mine:
+            continue  # everything this voice said here repeats another's words
+        keep = [mine[0]] + [e for e in mine[1:] if e.score >= mine[0].score - SECOND_QUOTE_MARGIN]
+        points.extend(keep)
+        taken.extend(quote_tokens(e.quote) for e in keep)
+    return Summary("perspectives", question, not points, tuple(points))
