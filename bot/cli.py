@@ -166,6 +166,12 @@ def cmd_perspectives(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.discord_bot import run
+
+    return run(settings)
+
+
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
     report = _admin(settings).reindex(force=args.rebuild, progress=sys.stderr.isatty())
     if args.json:
@@ -301,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     edit = essays_sub.add_parser("edit", help="correct metadata without re-embedding")
     edit.add_argument("id", help="the essay's id (see `essays`)")
     _meta_options(edit)
+
+    run = sub.add_parser("run", help="run the Discord bot (DISCORD_TOKEN from .env)")
+    run.set_defaults(func=cmd_run)
 
     summ = sub.add_parser("summary", help="key sentences of an essay, or of a topic")
     summ.add_argument("essay", nargs="?", help="an essay id or an unambiguous part of its title")

@@ -1,0 +1,167 @@
+"""Engine results as Discord embeds; every Discord limit is kept here and nowhere else.
+
+Quotes are escaped so they render as written (an essay's `*` or `_` stays a character)
+and trimmed only at sentence or word boundaries, with an ellipsis; the full text is one
+"Show context" away. Nothing the bot sends may ping anyone: see :data:`NO_MENTIONS`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import discord
+
+from bot.engine import EssayInfo
+from bot.render import DECLINE, attribution, one_line, position
+from bot.search import Excerpt
+from bot.summarize import Summary
+
+# Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
+CONTENT = 2000
+EMBED_TITLE = 256
+EMBED_DESCRIPTION = 4096
+FIELD_NAME = 256
+FIELD_VALUE = 1024
+FOOTER = 2048
+AUTHOR_NAME = 256
+FIELDS_PER_EMBED = 25
+EMBED_TOTAL = 6000
+EMBEDS_PER_MESSAGE = 10
+AUTOCOMPLETE_CHOICES = 25
+CHOICE_NAME = 100
+NAME_RE = re.compile(r"^[-_\w]{1,32}$")
+DESCRIPTION_MAX = 100
+#: The longest quote shown in one embed before trimming (keeps 5 excerpts under 6,000).
+QUOTE_CHARS = 900
+ELLIPSIS = "…"
+
+NO_MENTIONS = discord.AllowedMentions.none()
+COLOUR = discord.Colour.from_rgb(70, 110, 160)
+
+
+def trim(text: str, limit: int) -> str:
+    """Shorten text to `limit` characters at a sentence, else a word, boundary, adding "…".
+
+    Never cuts inside a word and never exceeds the limit.
+    """
+    text = text.strip()
+    if len(text) <= limit:
+        return text
+    room = limit - len(ELLIPSIS)
+    head = text[: room + 1]
+    sentence_ends = [m.end() for m in re.finditer(r"[.!?…][\"”’')\]]*\s", head)]
+    if sentence_ends and sentence_ends[-1] > room // 2:
+        cut = head[: sentence_ends[-1]].rstrip()
+    else:
+        space = head.rfind(" ")
+        cut = head[:space].rstrip() if space > 0 else head[:room]
+    cut = cut[:room].rstrip(" ,;:—–-")
+    return cut + ELLIPSIS
+
+
+def escape(text: str) -> str:
+    """Escape Discord markdown so text renders as written."""
+    return discord.utils.escape_markdown(text, as_needed=False)
+
+
+def _quote_block(text: str, limit: int) -> str:
+    return "> " + escape(trim(one_line(text), limit))
+
+
+def excerpt_embed(ex: Excerpt, index: int | None = None, limit: int = QUOTE_CHARS) -> discord.Embed:
+    """One excerpt: the verbatim quote, the essay as title (linked when known), the
+    attribution as footer."""
+    title = trim(ex.title, EMBED_TITLE - 8)
+    if index is not None:
+        title = f"{index}. {title}"
+    embed = discord.Embed(
+        title=title,
+        url=ex.url or None,
+        description=_quote_block(ex.quote, min(limit, EMBED_DESCRIPTION - 2)),
+        colour=COLOUR,
+    )
+    embed.set_footer(text=trim(f"— {attribution(ex)}, {position(ex)}", FOOTER))
+    return embed
+
+
+def embeds_size(embeds: Sequence[discord.Embed]) -> int:
+    """Characters Discord counts against the 6,000 total."""
+    return sum(len(e) for e in embeds)
+
+
+def excerpt_embeds(excerpts: Sequence[Excerpt], start: int = 1) -> list[discord.Embed]:
+    """Embeds for a page of excerpts, shrinking quotes until the message fits Discord."""
+    excerpts = list(excerpts)[:EMBEDS_PER_MESSAGE]
+    limit = QUOTE_CHARS
+    while True:
+        embeds = [excerpt_embed(ex, start + i, limit) for i, ex in enumerate(excerpts)]
+        if embeds_size(embeds) <= EMBED_TOTAL or limit <= 100:
+            return embeds
+        limit = int(limit * 0.8)
+
+
+def decline_embed(question: str) -> discord.Embed:
+    """The honest "not covered" answer."""
+    return discord.Embed(
+        title="Not covered by the library",
+        description=escape(trim(DECLINE.replace("`python bot.py essays`", "`/essays`"), 1000)),
+        colour=discord.Colour.light_grey(),
+    ).set_footer(text=trim(f"Question: {one_line(question)}", FOOTER))
+
+
+def summary_embeds(summary: Summary) -> list[discord.Embed]:
+    """A summary as embeds: one per essay (topic), per author (perspectives), or one for
+    an essay, each point a quote with its position, the attribution in the footer."""
+    if summary.abstained:
+        return [decline_embed(summary.subject)]
+    groups: dict[str, list[Excerpt]] = {}
+    for p in summary.points:
+        key = p.author if summary.kind == "perspectives" else p.doc_id
+        groups.setdefault(key, []).append(p)
+    embeds: list[discord.Embed] = []
+    per_group = max(1, EMBED_TOTAL // max(1, len(groups)) - 400)
+    for key, points in list(groups.items())[:EMBEDS_PER_MESSAGE]:
+        first = points[0]
+        heading = key if summary.kind == "perspectives" else first.title
+        budget = min(EMBED_DESCRIPTION, per_group) // max(1, len(points)) - 16
+        lines = [f"{_quote_block(p.quote, max(60, budget))}\n*{position(p)}*" for p in points]
+        embed = discord.Embed(
+            title=trim(heading, EMBED_TITLE),
+            url=first.url or None,
+            description="\n\n".join(lines)[:EMBED_DESCRIPTION],
+            colour=COLOUR,
+        )
+        if summary.kind == "perspectives" and len({p.doc_id for p in points}) == 1:
+            footer = f"— {attribution(first)}"
+        elif summary.kind == "perspectives":
+            footer = f"— {first.author}, in several essays"
+        else:
+            footer = f"— {attribution(first)}"
+        embed.set_footer(text=trim(footer, FOOTER))
+        embeds.append(embed)
+    return embeds
+
+
+def essays_embed(essays: Sequence[EssayInfo]) -> discord.Embed:
+    """The library listing as one embed with a field per essay (at most 25)."""
+    embed = discord.Embed(title="The library", colour=COLOUR)
+    if not essays:
+        embed.description = "The library is empty."
+        return embed
+    embed.description = f"{len(essays)} essays."
+    for e in list(essays)[:FIELDS_PER_EMBED]:
+        meta = ", ".join(x for x in (e.author, e.date, e.source) if x)
+        embed.add_field(
+            name=trim(e.title, FIELD_NAME),
+            value=trim(f"{escape(meta)}\n`{e.doc_id}` · {e.passages} passages", FIELD_VALUE),
+            inline=False,
+        )
+    if len(essays) > FIELDS_PER_EMBED:
+        embed.set_footer(text=f"…and {len(essays) - FIELDS_PER_EMBED} more (python bot.py essays)")
+    return embed
+
+
+def plain(text: str) -> str:
+    """A plain message, escaped and within the content limit."""
+    return trim(escape(text), CONTENT)

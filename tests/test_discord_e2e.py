@@ -1,0 +1,385 @@
+"""The real bot (discord.py unmodified) against the local Discord-compatible server."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import discord
+import pytest
+import yarl
+from discord.http import Route
+
+from bot.discord_bot import ExplainerBot
+from bot.discord_render import NAME_RE
+from bot.embed import Embedder
+from bot.engine import Engine
+from bot.settings import Settings
+from tests.fakediscord import ADMIN, APP_ID, BOT_USER, GUILD_ID, MEMBER, FakeDiscord, user
+
+pytestmark = pytest.mark.e2e
+
+ESSAY = (
+    "---\ntitle: Drones over the Dnipro\nauthor: Dana Writer\ndate: 2025-04-01\n---\n"
+    "Drone warfare has changed the front line beyond recognition. Cheap quadcopters now "
+    "watch every road, and any vehicle that moves in daylight is hunted within minutes. "
+    "Both armies have learned to disperse, to dig deeper and to move only at night.\n"
+)
+
+
+class Harness:
+    """The server, the bot, and what went wrong inside the bot."""
+
+    def __init__(self, server: FakeDiscord, bot: ExplainerBot, errors: list[Any]) -> None:
+        self.server = server
+        self.bot = bot
+        self.errors = errors
+
+    async def command(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """Send an interaction; return it once the bot has answered its callback."""
+        await self.server.dispatch("INTERACTION_CREATE", payload)
+        await self.server.wait_for(lambda c: c.path.startswith(f"/interactions/{payload['id']}/"))
+        return payload
+
+    def callback(self, payload: dict[str, Any]) -> Any:
+        path = f"/interactions/{payload['id']}/{payload['token']}/callback"
+        return next(c for c in self.server.calls if c.path == path)
+
+    async def followup(self, payload: dict[str, Any], timeout: float = 60) -> Any:
+        path = f"/webhooks/{APP_ID}/{payload['token']}"
+        return await self.server.wait_for(lambda c: c.method == "POST" and c.path == path, timeout)
+
+
+@pytest.fixture
+async def harness(
+    library: Path, tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[Harness]:
+    settings = Settings(
+        seeds_dir=library, index_dir=tmp_path / "index", ask_cooldown_seconds=0,
+        discord_token="fake", discord_guild_id=GUILD_ID, max_upload_bytes=5 * 1024 * 1024,
+    )  # fmt: skip
+    engine = Engine(settings, embedder)
+    engine.index()
+    server = FakeDiscord()
+    await server.start()
+    old_base, old_gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    Route.BASE = server.api
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(server.gateway_url)
+    bot = ExplainerBot(engine, settings, guild_ready_timeout=0.1)
+    errors: list[Any] = []
+
+    async def on_error(event: str, *args: Any, **kwargs: Any) -> None:
+        errors.append(("event", event))
+
+    bot.on_error = on_error  # type: ignore[method-assign]
+    original = bot.tree.on_error
+
+    async def tree_error(interaction: discord.Interaction, error: Exception) -> None:
+        errors.append(("command", error))
+        await original(interaction, error)  # type: ignore[arg-type]
+
+    bot.tree.on_error = tree_error  # type: ignore[method-assign]
+    caplog.set_level(logging.INFO)
+    task = asyncio.create_task(bot.start("fake-token"))
+    try:
+        await asyncio.wait_for(bot.wait_until_ready(), 60)
+        yield Harness(server, bot, errors)
+    finally:
+        await bot.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.stop()
+        Route.BASE = old_base
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+
+def _replies_to(call: Any, message: dict[str, Any]) -> bool:
+    if not isinstance(call.json, dict):
+        return False
+    ref = call.json.get("message_reference") or {}
+    return str(ref.get("message_id")) == message["id"]
+
+
+def _quotes(embeds: list[dict[str, Any]]) -> list[str]:
+    out = []
+    for e in embeds:
+        text = e["description"]
+        assert text.startswith("> ")
+        out.append(re.sub(r"\\(.)", r"\1", text[2:]))  # undo markdown escaping
+    return out
+
+
+def _assert_within_limits(embeds: list[dict[str, Any]]) -> None:
+    assert len(embeds) <= 10
+    total = 0
+    for e in embeds:
+        assert len(e.get("title", "")) <= 256
+        assert len(e.get("description", "")) <= 4096
+        assert len(e.get("fields", [])) <= 25
+        for f in e.get("fields", []):
+            assert len(f["name"]) <= 256 and len(f["value"]) <= 1024
+        assert len(e.get("footer", {}).get("text", "")) <= 2048
+        total += sum(len(e.get(k, "")) for k in ("title", "description"))
+        total += len(e.get("footer", {}).get("text", ""))
+        total += sum(len(f["name"]) + len(f["value"]) for f in e.get("fields", []))
+    assert total <= 6000
+
+
+def _verbatim(engine: Engine, quote: str) -> bool:
+    text = quote.rstrip("…").strip()
+    flat = " ".join(text.split())
+    return any(flat in " ".join(d.text.split()) for d in engine.snapshot().docs.values())
+
+
+async def test_login_and_command_sync(harness: Harness) -> None:
+    sync = await harness.server.wait_for(lambda c: c.method == "PUT" and "commands" in c.path)
+    assert sync.path == f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"
+    names = {c["name"] for c in sync.json}
+    assert {"ask", "essays", "summary", "perspectives", "reindex", "add-essay"} <= names
+
+    def walk(cmds: list[dict[str, Any]]) -> None:
+        for c in cmds:
+            assert NAME_RE.match(c["name"]) and c["name"] == c["name"].lower()
+            assert 1 <= len(c["description"]) <= 100
+            walk(c.get("options", []))
+
+    walk(sync.json)
+    admin_cmds = {c["name"]: c for c in sync.json if c["name"] in ("reindex", "add-essay")}
+    perms = {n: c.get("default_member_permissions") for n, c in admin_cmds.items()}
+    assert perms == {"reindex": 32, "add-essay": 32}, perms  # Manage Server
+    assert not harness.errors
+
+
+async def test_ask_defers_then_follows_up_with_verbatim_embeds(harness: Harness) -> None:
+    q = harness.server.interaction(
+        "ask", [{"name": "question", "type": 3, "value": "Why can't Putin afford to end the war?"},
+                {"name": "public", "type": 5, "value": True}],
+    )  # fmt: skip
+    await harness.command(q)
+    assert harness.callback(q).json["type"] == 5  # deferred: "thinking…"
+    follow = await harness.followup(q)
+    embeds = follow.json["embeds"]
+    assert 1 <= len(embeds) <= 3
+    _assert_within_limits(embeds)
+    for quote in _quotes(embeds):
+        assert _verbatim(harness.bot.engine, quote), quote
+    assert any("afford to end the war" in q for q in _quotes(embeds))
+    assert "Mick Ryan" in embeds[0]["footer"]["text"] or any(
+        "Mick Ryan" in e["footer"]["text"] for e in embeds
+    )
+    assert follow.json["allowed_mentions"]["parse"] == []
+    labels = [c["label"] for row in follow.json["components"] for c in row["components"]]
+    assert labels == ["More excerpts", "Show context"]
+    assert not harness.errors
+
+
+async def test_buttons_page_and_context_for_the_asker_only(harness: Harness) -> None:
+    q = harness.server.interaction(
+        "ask", [{"name": "question", "type": 3, "value": "Can a ceasefire with Russia hold?"}]
+    )
+    await harness.command(q)
+    follow = await harness.followup(q)
+    message_id = next(iter(harness.server.messages))  # noqa: F841 - any message works
+    sent = [m for m in harness.server.messages.values() if m.get("components")][-1]
+    ids = {c["label"]: c["custom_id"] for row in sent["components"] for c in row["components"]}
+
+    stranger = harness.server.component(sent, ids["More excerpts"], who=ADMIN)
+    await harness.command(stranger)
+    refusal = harness.callback(stranger).json
+    assert refusal["type"] == 4 and refusal["data"]["flags"] & 64
+    assert "belong to the person who asked" in refusal["data"]["content"]
+
+    more = harness.server.component(sent, ids["More excerpts"])
+    await harness.command(more)
+    page2 = harness.callback(more).json
+    assert page2["type"] == 7  # the message is edited in place
+    first_titles = [e["title"] for e in follow.json["embeds"]]
+    second_titles = [e["title"] for e in page2["data"]["embeds"]]
+    assert second_titles and second_titles[0].startswith("4.") and first_titles[0].startswith("1.")
+    _assert_within_limits(page2["data"]["embeds"])
+
+    ctx = harness.server.component(sent, ids["Show context"])
+    await harness.command(ctx)
+    wide = await harness.followup(ctx)
+    assert wide.json["flags"] & 64
+    for quote in _quotes(wide.json["embeds"]):
+        assert _verbatim(harness.bot.engine, quote)
+    assert not harness.errors
+
+
+async def test_mention_and_dm_get_replies(harness: Harness) -> None:
+    text = f"<@{BOT_USER['id']}> How did Lenin get back to Russia in 1917?"
+    msg = harness.server.user_message(text, mentions=[BOT_USER])
+    await harness.server.dispatch("MESSAGE_CREATE", msg)
+    reply = await harness.server.wait_for(
+        lambda c: c.method == "POST" and c.path.endswith("/messages") and _replies_to(c, msg)
+    )
+    assert any("closed train" in q for q in _quotes(reply.json["embeds"]))
+    assert reply.json["allowed_mentions"]["parse"] == []
+
+    dm = harness.server.user_message("Does Russia honour the treaties it signs?", dm=True)
+    await harness.server.dispatch("MESSAGE_CREATE", dm)
+    dm_reply = await harness.server.wait_for(lambda c: _replies_to(c, dm))
+    assert dm_reply.path.startswith("/channels/") and dm_reply.json["embeds"]
+    ignored = harness.server.user_message("no mention here, just chatting")
+    await harness.server.dispatch("MESSAGE_CREATE", ignored)
+    await asyncio.sleep(0.5)
+    assert not any(_replies_to(c, ignored) for c in harness.server.calls)
+    assert not harness.errors
+
+
+async def test_everyone_in_a_question_pings_no_one(harness: Harness) -> None:
+    q = harness.server.interaction(
+        "ask",
+        [{"name": "question", "type": 3, "value": "@everyone <@123> what about banana bread?"}],
+    )
+    await harness.command(q)
+    follow = await harness.followup(q)
+    assert (
+        follow.json["allowed_mentions"] == {"parse": []}
+        or follow.json["allowed_mentions"]["parse"] == []
+    )
+    assert follow.json["embeds"][0]["title"] == "Not covered by the library"
+
+
+async def test_admin_commands_refused_for_members(harness: Harness, library: Path) -> None:
+    before = sorted(p.name for p in library.iterdir())
+    q = harness.server.interaction("reindex", who=MEMBER)
+    await harness.command(q)
+    cb = harness.callback(q).json
+    assert cb["type"] == 4 and cb["data"]["flags"] & 64
+    assert "Only server admins" in cb["data"]["content"]
+    att = harness.server.attachment("drones.md", ESSAY.encode())
+    add = harness.server.interaction(
+        "add-essay", [{"name": "file", "type": 11, "value": att["id"]}], who=MEMBER,
+        resolved={"attachments": {att["id"]: att}},
+    )  # fmt: skip
+    await harness.command(add)
+    assert "Only server admins" in harness.callback(add).json["data"]["content"]
+    assert sorted(p.name for p in library.iterdir()) == before
+
+
+async def test_admin_add_essay_and_reindex(harness: Harness, caplog) -> None:  # type: ignore[no-untyped-def]
+    att = harness.server.attachment("drones.md", ESSAY.encode())
+    add = harness.server.interaction(
+        "add-essay", [{"name": "file", "type": 11, "value": att["id"]}], who=ADMIN, admin=True,
+        resolved={"attachments": {att["id"]: att}},
+    )  # fmt: skip
+    await harness.command(add)
+    done = await harness.followup(add)
+    assert "Added drones-over-the-dnipro" in done.json["content"]
+    assert re.search(r"\d+ passages", done.json["content"])
+    assert any("add-essay drones.md" in r.getMessage() and "ada_admin" in r.getMessage()
+               for r in caplog.records)  # fmt: skip
+
+    q = harness.server.interaction(
+        "ask", [{"name": "question", "type": 3, "value": "How have drones changed the front?"}]
+    )
+    await harness.command(q)
+    follow = await harness.followup(q)
+    assert "Drones over the Dnipro" in follow.json["embeds"][0]["title"]
+
+    re_q = harness.server.interaction("reindex", who=ADMIN, admin=True)
+    await harness.command(re_q)
+    report = await harness.followup(re_q)
+    assert "Index" in report.json["content"]
+    assert not harness.errors
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "size", "reason"),
+    [
+        ("blob.txt", bytes(range(256)) * 40, None, "binary"),
+        ("empty.txt", b"", None, "empty"),
+        ("huge.txt", b"x" * 1024, 50 * 1024 * 1024, "limit"),
+    ],
+)
+async def test_bad_attachments_refused(
+    harness: Harness, library: Path, name: str, data: bytes, size: int | None, reason: str
+) -> None:
+    before = {p.name: p.read_bytes() for p in library.iterdir()}
+    att = harness.server.attachment(name, data, size=size)
+    add = harness.server.interaction(
+        "add-essay", [{"name": "file", "type": 11, "value": att["id"]}], who=ADMIN, admin=True,
+        resolved={"attachments": {att["id"]: att}},
+    )  # fmt: skip
+    await harness.command(add)
+    if size is None:
+        reply = (await harness.followup(add)).json["content"]
+    else:  # refused before downloading or deferring
+        reply = harness.callback(add).json["data"]["content"]
+    assert reason in reply
+    assert {p.name: p.read_bytes() for p in library.iterdir()} == before
+
+
+async def test_cooldown(harness: Harness) -> None:
+    harness.bot.settings = harness.bot.settings.with_(ask_cooldown_seconds=30)
+    hasty = user(700000000000000099, "hasty_user")  # its own cooldown bucket
+    first = harness.server.interaction(
+        "ask", [{"name": "question", "type": 3, "value": "Does Russia keep treaties?"}], hasty
+    )
+    await harness.command(first)
+    await harness.followup(first)
+    second = harness.server.interaction(
+        "ask", [{"name": "question", "type": 3, "value": "Does Russia keep treaties?"}], hasty
+    )
+    await harness.command(second)
+    cb = harness.callback(second).json
+    assert cb["type"] == 4 and cb["data"]["flags"] & 64
+    assert re.search(r"try again in \d+ s", cb["data"]["content"])
+
+
+async def test_a_command_that_raises_answers_the_user(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_a: Any, **_k: Any) -> None:
+        raise RuntimeError("index on fire")
+
+    monkeypatch.setattr(harness.bot.engine, "ask", broken)
+    q = harness.server.interaction("ask", [{"name": "question", "type": 3, "value": "Anything?"}])
+    await harness.command(q)
+    follow = await harness.followup(q)
+    assert follow.json["flags"] & 64 and "Something went wrong" in follow.json["content"]
+    assert any(kind == "command" and "index on fire" in repr(err) for kind, err in harness.errors)
+
+
+async def test_essays_summary_and_perspectives(harness: Harness) -> None:
+    q = harness.server.interaction("essays")
+    await harness.command(q)
+    listing = harness.callback(q).json["data"]["embeds"][0]
+    assert len(listing["fields"]) == 3
+    _assert_within_limits([listing])
+
+    auto = harness.server.interaction(
+        "summary", [{"name": "essay", "type": 1, "options": [
+            {"name": "essay", "type": 3, "value": "ryan", "focused": True}]}], kind=4,
+    )  # fmt: skip
+    auto["data"]["options"] = [{"name": "essay", "type": 1, "options": [
+        {"name": "essay", "type": 3, "value": "ryan", "focused": True}]}]  # fmt: skip
+    await harness.command(auto)
+    choices = harness.callback(auto).json["data"]["choices"]
+    assert [c["value"] for c in choices] == ["ryan-putin-cannot-afford-a-peace-deal"]
+
+    longest = max(harness.bot.engine.snapshot().docs.values(), key=lambda d: len(d.text))
+    s = harness.server.interaction(
+        "summary", [{"name": "essay", "type": 1, "options": [
+            {"name": "essay", "type": 3, "value": longest.doc_id}]}],
+    )  # fmt: skip
+    await harness.command(s)
+    embeds = harness.callback(s).json["data"]["embeds"]
+    _assert_within_limits(embeds)
+    assert all(_verbatim(harness.bot.engine, part.split("\n*")[0][2:].replace("\\", ""))
+               for part in embeds[0]["description"].split("\n\n"))  # fmt: skip
+
+    p = harness.server.interaction(
+        "perspectives", [{"name": "question", "type": 3, "value": "Can a ceasefire hold?"}]
+    )
+    await harness.command(p)
+    follow = await harness.followup(p)
+    _assert_within_limits(follow.json["embeds"])
+    assert len(follow.json["embeds"]) >= 2  # one per author
+    assert not harness.errors
