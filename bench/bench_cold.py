@@ -15,9 +15,8 @@ import statistics
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-from common import ROOT
+from common import ROOT, save_result
 
 PROBE = r"""
 import json, time
@@ -64,10 +63,7 @@ def main() -> None:
         "essays_wall_s": essays,
         "phases_median": {k: statistics.median(p[k] for p in phases) for k in phases[0]},
     }
-    print(json.dumps(result, indent=1))
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "cold.json").write_text(json.dumps(result, indent=1))
+    save_result("cold", result)
 
 
 if __name__ == "__main__":

@@ -10,12 +10,11 @@ FAISS, BM25, atomic write) costs beyond the model itself.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import tempfile
 from pathlib import Path
 
-from common import synthetic_essays, timed
+from common import save_result, synthetic_essays, timed
 
 from bot.chunking import sentence_spans
 from bot.documents import library_files, read_document
@@ -88,12 +87,8 @@ def main() -> None:
     embedder = Embedder()
     embedder.embed_query("warm up")
     result = {"throughput": throughput(embedder, args.essays)}
-    print(json.dumps(result, indent=1), flush=True)
     result["incremental"] = incremental(embedder, args.big_essays)
-    print(json.dumps(result["incremental"], indent=1))
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "index.json").write_text(json.dumps(result, indent=1))
+    save_result("index", result)
 
 
 if __name__ == "__main__":

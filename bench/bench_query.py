@@ -18,7 +18,7 @@ from pathlib import Path
 
 import faiss
 import numpy as np
-from common import ROOT, percentiles, seed_sentences
+from common import ROOT, percentiles, save_result, seed_sentences
 
 from bot.documents import ESSAY, Document, Paragraph
 from bot.engine import Engine
@@ -141,10 +141,7 @@ def main() -> None:
         "summaries": summaries,
         "synthetic": {"passages": len(big.passages), "build_s": built, **large},
     }
-    print(json.dumps(result, indent=1))
-    out = Path(__file__).parent / "results"
-    out.mkdir(exist_ok=True)
-    (out / "query.json").write_text(json.dumps(result, indent=1))
+    save_result("query", result)
 
 
 if __name__ == "__main__":

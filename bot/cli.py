@@ -134,8 +134,6 @@ def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.render import render_summary
-
     engine = _engine(settings)
     _ensure_index(engine)
     if args.topic is not None:
@@ -146,20 +144,19 @@ def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
         summary = engine.summary(args.essay, args.points)
     else:
         raise CliError("summary needs an ESSAY (id or part of a title) or --topic TEXT", 2)
-    if args.json:
-        _print_json(summary.as_dict())
-    else:
-        print(render_summary(summary))
-    return 0
+    return _print_summary(summary, args.json)
 
 
 def cmd_perspectives(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.render import render_summary
-
     engine = _engine(settings)
     _ensure_index(engine)
-    summary = engine.perspectives(args.question)
-    if args.json:
+    return _print_summary(engine.perspectives(args.question), args.json)
+
+
+def _print_summary(summary: Any, as_json: bool) -> int:
+    from bot.render import render_summary
+
+    if as_json:
         _print_json(summary.as_dict())
     else:
         print(render_summary(summary))

@@ -270,19 +270,21 @@ class LibraryCog(commands.Cog):
     async def summary_topic(
         self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, 200]
     ) -> None:
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        summary = await asyncio.to_thread(self.bot.engine.topic, topic)
-        await interaction.followup.send(
-            embeds=summary_embeds(summary), ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        await self._deferred_summary(interaction, self.bot.engine.topic, topic)
 
     @app_commands.command(name="perspectives", description="Each author's position on a question")
     @app_commands.describe(question="A question the authors may disagree on")
     async def perspectives(
         self, interaction: discord.Interaction, question: app_commands.Range[str, 1, 1000]
     ) -> None:
+        await self._deferred_summary(interaction, self.bot.engine.perspectives, question)
+
+    async def _deferred_summary(
+        self, interaction: discord.Interaction, compute: Any, text: str
+    ) -> None:
+        """Defer (embedding may take a moment), compute off the loop, follow up."""
         await interaction.response.defer(ephemeral=True, thinking=True)
-        summary = await asyncio.to_thread(self.bot.engine.perspectives, question)
+        summary = await asyncio.to_thread(compute, text)
         await interaction.followup.send(
             embeds=summary_embeds(summary), ephemeral=True, allowed_mentions=NO_MENTIONS
         )

@@ -7,6 +7,8 @@ import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+
 from bot.documents import Document, DocumentError, load_library
 from bot.embed import Embedder
 from bot.indexer import IndexReport, build_index, chunk_document, is_stale
@@ -148,10 +150,7 @@ class Engine:
         Raises:
             InputError: The topic is not usable text.
         """
-        text = clean_question(topic, self.settings.max_question_chars)
-        snap = self.snapshot()
-        qvec = self.embedder.embed_query(text)
-        return topic_summary(snap, qvec, text, self.settings.abstain_threshold)
+        return topic_summary(*self._query(topic), self.settings.abstain_threshold)
 
     def perspectives(self, question: str) -> Summary:
         """Each author's position on a question, in their own words.
@@ -159,10 +158,12 @@ class Engine:
         Raises:
             InputError: The question is not usable text.
         """
-        text = clean_question(question, self.settings.max_question_chars)
-        snap = self.snapshot()
-        qvec = self.embedder.embed_query(text)
-        return perspectives(snap, qvec, text, self.settings.abstain_threshold)
+        return perspectives(*self._query(question), self.settings.abstain_threshold)
+
+    def _query(self, text: str) -> tuple[Snapshot, np.ndarray, str]:
+        """Validate a question or topic; the live snapshot and its embedding."""
+        clean = clean_question(text, self.settings.max_question_chars)
+        return self.snapshot(), self.embedder.embed_query(clean), clean
 
     # --- the library ----------------------------------------------------------------
 
