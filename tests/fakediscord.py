@@ -84,6 +84,7 @@ class FakeDiscord:
         self.commands: list[dict[str, Any]] = []
         self.new_call = asyncio.Condition()
         self.port = 0
+        self.reject_token = False
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle ------------------------------------------------------------------
@@ -220,6 +221,8 @@ class FakeDiscord:
         m, p, body = call.method, call.path, call.json or {}
         parts = p.strip("/").split("/")
         if p == "/users/@me":
+            if self.reject_token:
+                return _json({"message": "401: Unauthorized", "code": 0}, 401)
             return _json(BOT_USER)
         if p == "/oauth2/applications/@me":
             return _json(

@@ -383,3 +383,28 @@ async def test_essays_summary_and_perspectives(harness: Harness) -> None:
     _assert_within_limits(follow.json["embeds"])
     assert len(follow.json["embeds"]) >= 2  # one per author
     assert not harness.errors
+
+
+async def test_refused_token_is_a_one_line_error(
+    library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.discord_bot import run
+
+    server = FakeDiscord()
+    server.reject_token = True
+    await server.start()
+    old_base = Route.BASE
+    Route.BASE = server.api
+    try:
+        settings = Settings(seeds_dir=library, index_dir=tmp_path / "i", discord_token="bad")
+        code = await asyncio.to_thread(run, settings)
+    finally:
+        Route.BASE = old_base
+        await server.stop()
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert [ln for ln in err if ln.startswith("error: ")] == [
+        "error: Discord refused the token (DISCORD_TOKEN); reset it in the portal"
+    ]
+    assert not any("Traceback" in line for line in err)
+    assert run(Settings(discord_token="")) == 2

@@ -216,3 +216,11 @@ def test_cli_add_and_refusal(
     assert main(["remove", "no-such-essay"]) == 2
     assert main(["essays", "edit", "field-notes", "--author", "Fixed Writer"]) == 0
     assert main(["remove", "field-notes"]) == 0
+
+
+def test_a_running_engine_sees_another_process_reindex(admin: LibraryAdmin, embedder) -> None:  # type: ignore[no-untyped-def]
+    reader = Engine(admin.settings, embedder)  # e.g. the bot, already serving
+    assert reader.ask("How have drones changed the front line?").abstained
+    admin.add("drones.md", f"---\ntitle: Drones\nauthor: A\n---\n{ESSAY}".encode())
+    ans = reader.ask("How have drones changed the front line?")  # no restart
+    assert not ans.abstained and ans.excerpts[0].doc_id == "drones"
