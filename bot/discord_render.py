@@ -69,19 +69,23 @@ def _quote_block(text: str, limit: int) -> str:
     return "> " + escape(trim(one_line(text), limit))
 
 
-def excerpt_embed(ex: Excerpt, index: int | None = None, limit: int = QUOTE_CHARS) -> discord.Embed:
+def excerpt_embed(
+    ex: Excerpt, index: int | None = None, budget: int = EMBED_TOTAL
+) -> discord.Embed:
     """One excerpt: the verbatim quote, the essay as title (linked when known), the
-    attribution as footer."""
-    title = trim(ex.title, EMBED_TITLE - 8)
-    if index is not None:
-        title = f"{index}. {title}"
+    attribution as footer, all within `budget` characters (and every per-field limit)."""
+    budget = max(300, budget)
+    prefix = f"{index}. " if index is not None else ""
+    title = prefix + trim(ex.title, min(EMBED_TITLE, budget // 5) - len(prefix))
+    footer = trim(f"— {attribution(ex)}, {position(ex)}", min(FOOTER, budget // 3))
+    room = min(QUOTE_CHARS, EMBED_DESCRIPTION, budget - len(title) - len(footer)) - 2
     embed = discord.Embed(
-        title=title,
-        url=ex.url or None,
-        description=_quote_block(ex.quote, min(limit, EMBED_DESCRIPTION - 2)),
-        colour=COLOUR,
+        title=title, url=ex.url or None, description=_quote_block(ex.quote, room), colour=COLOUR
     )
-    embed.set_footer(text=trim(f"— {attribution(ex)}, {position(ex)}", FOOTER))
+    while len(embed.description or "") > room + 2:  # escaping added characters
+        room -= max(8, (len(embed.description or "") - room) // 2)
+        embed.description = _quote_block(ex.quote, max(20, room))
+    embed.set_footer(text=footer)
     return embed
 
 
@@ -91,14 +95,12 @@ def embeds_size(embeds: Sequence[discord.Embed]) -> int:
 
 
 def excerpt_embeds(excerpts: Sequence[Excerpt], start: int = 1) -> list[discord.Embed]:
-    """Embeds for a page of excerpts, shrinking quotes until the message fits Discord."""
+    """Embeds for a page of excerpts that together fit one Discord message."""
     excerpts = list(excerpts)[:EMBEDS_PER_MESSAGE]
-    limit = QUOTE_CHARS
-    while True:
-        embeds = [excerpt_embed(ex, start + i, limit) for i, ex in enumerate(excerpts)]
-        if embeds_size(embeds) <= EMBED_TOTAL or limit <= 100:
-            return embeds
-        limit = int(limit * 0.8)
+    if not excerpts:
+        return []
+    budget = EMBED_TOTAL // len(excerpts) - 10
+    return [excerpt_embed(ex, start + i, budget) for i, ex in enumerate(excerpts)]
 
 
 def decline_embed(question: str) -> discord.Embed:

@@ -1,0 +1,75 @@
+"""Discord's limits and rules, checked on the pure rendering functions."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from bot.discord_render import (
+    ELLIPSIS,
+    EMBED_TOTAL,
+    escape,
+    essays_embed,
+    excerpt_embeds,
+    summary_embeds,
+    trim,
+)
+from bot.engine import EssayInfo
+from bot.search import Excerpt
+from bot.summarize import Summary
+
+WORDS = st.lists(
+    st.text(alphabet="abcdefghij*_~`|>@.!?,", min_size=1, max_size=12), min_size=1, max_size=400
+)
+
+
+@given(words=WORDS, limit=st.integers(min_value=20, max_value=2000))
+def test_trim_never_exceeds_and_never_cuts_a_word(words: list[str], limit: int) -> None:
+    text = " ".join(words)
+    out = trim(text, limit)
+    assert len(out) <= limit
+    if out == text.strip():
+        return
+    assert out.endswith(ELLIPSIS)
+    body = out[: -len(ELLIPSIS)]
+    assert text.startswith(body)
+    rest = text[len(body) :]
+    # the cut is at a space (a word or sentence boundary), unless one word was too long
+    assert rest[:1] in (" ", "") or " " not in text[:limit]
+
+
+def _excerpt(quote: str, title: str = "T") -> Excerpt:
+    return Excerpt(quote=quote, doc_id="d", title=title, author="A", date=None, source="S",
+                   role="essay", start=0, end=len(quote), score=1.0, paragraph=1,
+                   essay_author="A")  # fmt: skip
+
+
+def test_long_quotes_fit_every_limit() -> None:
+    sentence = "This sentence is one of many in a very long quotation about the war. "
+    ex = [_excerpt(sentence * 80, title="A very long title " * 30) for _ in range(10)]
+    embeds = excerpt_embeds(ex)
+    assert len(embeds) == 10
+    assert sum(len(e) for e in embeds) <= EMBED_TOTAL
+    for e in embeds:
+        assert len(e.title or "") <= 256 and len(e.description or "") <= 4096
+        assert (e.description or "").endswith(ELLIPSIS)
+        assert (e.description or "").rstrip(ELLIPSIS).endswith(".")  # cut after a sentence
+
+
+def test_markdown_is_escaped_and_mentions_are_inert() -> None:
+    embed = excerpt_embeds([_excerpt("@everyone look at *this* and _that_ <@123>")])[0]
+    assert "\\*this\\*" in (embed.description or "") and "\\_that\\_" in (embed.description or "")
+    assert escape("a|b`c") == "a\\|b\\`c"
+
+
+def test_summary_of_many_points_fits() -> None:
+    points = tuple(_excerpt("A point that is made at some length. " * 40) for _ in range(7))
+    embeds = summary_embeds(Summary("essay", "d", False, points))
+    assert sum(len(e) for e in embeds) <= EMBED_TOTAL
+    assert all(len(e.description or "") <= 4096 for e in embeds)
+
+
+def test_essays_listing_caps_fields() -> None:
+    essays = [EssayInfo(f"id-{i}", f"Title {i}", "A", None, None, 3) for i in range(40)]
+    embed = essays_embed(essays)
+    assert len(embed.fields) == 25 and "15 more" in (embed.footer.text or "")
