@@ -30,7 +30,7 @@ from bot.discord_render import (
     trim,
 )
 from bot.documents import DocumentError
-from bot.engine import Engine, EssayInfo, InputError
+from bot.engine import Engine, InputError
 from bot.library import LibraryAdmin, RejectedError
 from bot.search import Answer
 from bot.settings import Settings
@@ -246,13 +246,9 @@ class LibraryCog(commands.Cog):
 
     @app_commands.command(name="essays", description="List the essays in the library")
     async def essays(self, interaction: discord.Interaction) -> None:
-        snap = await asyncio.to_thread(self.bot.engine.snapshot)
-        counts = snap.passage_counts()
-        listing = [
-            EssayInfo(d.doc_id, d.title, d.author, d.date, d.source, counts.get(d.doc_id, 0))
-            for d in snap.docs.values()
-        ]
-        await interaction.response.send_message(
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        listing = await asyncio.to_thread(self.bot.engine.indexed_essays)
+        await interaction.followup.send(
             embed=essays_embed(listing), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
 
@@ -260,10 +256,7 @@ class LibraryCog(commands.Cog):
     @app_commands.describe(essay="The essay")
     @app_commands.autocomplete(essay=essay_autocomplete)
     async def summary_essay(self, interaction: discord.Interaction, essay: str) -> None:
-        summary = await asyncio.to_thread(self.bot.engine.summary, essay)
-        await interaction.response.send_message(
-            embeds=summary_embeds(summary), ephemeral=True, allowed_mentions=NO_MENTIONS
-        )
+        await self._deferred_summary(interaction, self.bot.engine.summary, essay)
 
     @summary.command(name="topic", description="What the essays say about a topic")
     @app_commands.describe(topic="A topic, e.g. NATO or sanctions")

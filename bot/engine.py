@@ -124,7 +124,7 @@ class Engine:
             raise InputError("Ask for between 1 and 25 excerpts.")
         snap = self.snapshot()
         if doc_id is not None and doc_id not in snap.docs:
-            raise InputError(self.unknown_essay_message(doc_id, snap))
+            raise InputError(f"No essay called {doc_id!r}. Essays: {', '.join(snap.docs)}")
         qvec = self.embedder.embed_query(q)
         return answer(snap, qvec, q, k=k, threshold=self.settings.abstain_threshold, doc_id=doc_id)
 
@@ -167,6 +167,12 @@ class Engine:
 
     # --- the library ----------------------------------------------------------------
 
+    def indexed_essays(self) -> list[EssayInfo]:
+        """The library as the live index has it (what questions are answered from)."""
+        snap = self.snapshot()
+        counts = snap.passage_counts()
+        return [_info(d, counts.get(d.doc_id, 0)) for d in snap.docs.values()]
+
     def essays(self) -> list[EssayInfo]:
         """The library as it is in the folder, without loading the model."""
         out = []
@@ -176,20 +182,6 @@ class Engine:
             chunks, _, _ = chunk_document(item)
             out.append(_info(item, len(chunks.passages)))
         return out
-
-    def find_essay(self, name: str) -> Document:
-        """An essay by id or an unambiguous part of its title.
-
-        Raises:
-            InputError: None or several match (the message lists candidates).
-        """
-        snap = self.snapshot()
-        return resolve_essay(snap, name)
-
-    def unknown_essay_message(self, name: str, snap: Snapshot) -> str:
-        """A one-line message naming the essays there are."""
-        ids = ", ".join(snap.docs)
-        return f"No essay called {name!r}. Essays: {ids}"
 
 
 def _info(doc: Document, passages: int) -> EssayInfo:

@@ -350,7 +350,7 @@ async def test_a_command_that_raises_answers_the_user(
 async def test_essays_summary_and_perspectives(harness: Harness) -> None:
     q = harness.server.interaction("essays")
     await harness.command(q)
-    listing = harness.callback(q).json["data"]["embeds"][0]
+    listing = (await harness.followup(q)).json["embeds"][0]
     assert len(listing["fields"]) == 3
     _assert_within_limits([listing])
 
@@ -370,7 +370,7 @@ async def test_essays_summary_and_perspectives(harness: Harness) -> None:
             {"name": "essay", "type": 3, "value": longest.doc_id}]}],
     )  # fmt: skip
     await harness.command(s)
-    embeds = harness.callback(s).json["data"]["embeds"]
+    embeds = (await harness.followup(s)).json["embeds"]
     _assert_within_limits(embeds)
     assert all(_verbatim(harness.bot.engine, part.split("\n*")[0][2:].replace("\\", ""))
                for part in embeds[0]["description"].split("\n\n"))  # fmt: skip
