@@ -27,6 +27,7 @@ LEXICAL_WEIGHT = 0.2  # weight of query-term coverage in a quote's score
 WINDOW_COST = 0.01  # a quote's score given up per sentence beyond the first
 PASSAGE_WEIGHT = 0.35  # weight of the passage's similarity in an excerpt's score
 DIVERSITY = 0.04  # score given up per excerpt already taken from the same essay
+UNANSWERED_QUESTION = 0.1  # score given up by a quote made only of questions
 UNKNOWN_COMMENTER = "reader comment"
 
 
@@ -210,6 +211,10 @@ def _best_window(
             hi += 1
         else:
             break
+    if all(
+        snap.sentence_text(int(rows[j])).rstrip("\"”’') ").endswith("?") for j in range(lo, hi + 1)
+    ):
+        window -= UNANSWERED_QUESTION  # a quote that only asks answers nothing
     return int(rows[lo]), int(rows[hi]), window, float(sims[lo : hi + 1].max())
 
 
