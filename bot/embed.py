@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from bot import query_model
 from bot import settings as _settings  # noqa: F401  (sets the offline environment first)
 
 log = logging.getLogger(__name__)
@@ -50,17 +51,27 @@ class PassageVectors:
 
 
 class Embedder:
-    """A sentence-transformers model used for queries and for late-chunked passages.
+    """A sentence-transformers model for passages and sentences, and for questions.
+
+    Questions go through the model's checked ONNX export when `query_dir` is given
+    (see :mod:`bot.query_model`): no torch import, a few milliseconds a question.
 
     Args:
         model: A model directory or name (see :func:`resolve_model`).
         batch_size: Passages per forward pass when indexing.
+        query_dir: Where the question model's export is kept; None to use torch only.
     """
 
-    def __init__(self, model: str = "", batch_size: int = 32) -> None:
+    def __init__(
+        self, model: str = "", batch_size: int = 32, query_dir: Path | None = None
+    ) -> None:
         self.model_path = resolve_model(model)
         self.batch_size = batch_size
+        self.query_dir = query_dir
         self._model: Any = None
+        self._query_model: query_model.OnnxQueryModel | None = None
+        self._query_model_tried = query_dir is None
+        self._query_lock = threading.Lock()
 
     @property
     def key(self) -> str:
@@ -90,11 +101,43 @@ class Embedder:
     @property
     def dim(self) -> int:
         """The embedding width."""
-        dim = self.model.get_sentence_embedding_dimension()
-        return int(dim)
+        model = self.model
+        # sentence-transformers 6 renamed the method; 5.x has only the old name.
+        get = getattr(model, "get_embedding_dimension", None)
+        return int(get() if get else model.get_sentence_embedding_dimension())
+
+    @property
+    def query_backend(self) -> str:
+        """How questions are embedded: "onnx" or "torch" (known after the first question)."""
+        return "onnx" if self._query_model is not None else "torch"
+
+    def prepare_queries(self) -> None:
+        """Load the question model's export, making it first if there is none (once)."""
+        if self._query_model_tried or self.query_dir is None:
+            return
+        with self._query_lock:
+            if self._query_model_tried:
+                return
+            self._query_model = query_model.load(self.query_dir, self.key)
+            if self._query_model is None and query_model.export(
+                self.model, self.query_dir, self.key, self.embed_query_torch
+            ):
+                self._query_model = query_model.load(self.query_dir, self.key)
+            self._query_model_tried = True
 
     def embed_query(self, text: str) -> np.ndarray:
         """Embed one question; returns a unit vector.
+
+        The first question of a process with a `query_dir` and no export yet makes the
+        export (a few seconds, once per model and index folder; see `prepare_queries`).
+        """
+        self.prepare_queries()
+        if self._query_model is not None:
+            return self._query_model.embed(text)
+        return self.embed_query_torch(text)
+
+    def embed_query_torch(self, text: str) -> np.ndarray:
+        """Embed one question with the torch model (the reference for the export).
 
         Calls the model's modules directly: for one short text, `encode`'s batching
         machinery costs a fifth of the time.

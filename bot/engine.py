@@ -76,14 +76,17 @@ class Engine:
     def embedder(self) -> Embedder:
         """The model (created on first use)."""
         if self._embedder is None:
-            self._embedder = Embedder(self.settings.model)
+            self._embedder = Embedder(
+                self.settings.model, query_dir=self.settings.index_dir / "query-model"
+            )
         return self._embedder
 
     # --- the index ------------------------------------------------------------------
 
     def index(self, force: bool = False, progress: bool = False) -> IndexReport:
-        """Bring the index up to date and load it."""
+        """Bring the index up to date and load it; make the question model's export."""
         report = build_index(self.settings, self.embedder, force=force, progress=progress)
+        self.embedder.prepare_queries()
         with self._lock:
             self._snapshot = load_snapshot(self.settings.index_dir)
         return report

@@ -7,6 +7,7 @@ Layout of ``INDEX_DIR``::
                             sentences.npy, bm25/ -- complete or absent, never half-written
     embeddings.sqlite       the embedding cache shared by all generations
     audit.sqlite            who changed the library, when
+    query-model/            the model's checked ONNX export for questions (bot/query_model.py)
     .lock                   serialises writers (filelock)
 
 Readers open ``CURRENT`` and the generation it names; a generation is only ever named

@@ -28,19 +28,24 @@ def env_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def embedder() -> Embedder:
-    """The real bundled model, loaded once per session."""
-    emb = Embedder()
+def seed_index_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folder of the session's seed index (and of the model's question export)."""
+    return tmp_path_factory.mktemp("seed-index")
+
+
+@pytest.fixture(scope="session")
+def embedder(seed_index_dir: Path) -> Embedder:
+    """The real bundled model, loaded once per session; questions use its ONNX export."""
+    emb = Embedder(query_dir=seed_index_dir / "query-model")
     emb.embed_query("warm up")
     return emb
 
 
 @pytest.fixture(scope="session")
-def seed_index(tmp_path_factory: pytest.TempPathFactory, embedder: Embedder) -> Path:
+def seed_index(seed_index_dir: Path, embedder: Embedder) -> Path:
     """An index of the bundled seeds, built once per session (tests must not change it)."""
-    index_dir = tmp_path_factory.mktemp("seed-index")
-    Engine(Settings(seeds_dir=SEEDS, index_dir=index_dir), embedder).index()
-    return index_dir
+    Engine(Settings(seeds_dir=SEEDS, index_dir=seed_index_dir), embedder).index()
+    return seed_index_dir
 
 
 @pytest.fixture

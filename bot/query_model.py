@@ -1,0 +1,185 @@
+"""Questions embedded without torch: the same model, exported once to ONNX and checked.
+
+Answering embeds one short question per call. sentence-transformers on torch costs 11-20 ms
+a question on two cores, and importing it costs a new process over five seconds; the same
+network under onnxruntime costs a fraction of both (bench/README.md has the figures). The
+export is made from the loaded sentence-transformers model (its own modules, so any pooling
+the model uses is kept), compared with it on probe texts, and kept only if they agree; a
+model that does not export keeps embedding questions with torch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import threading
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+
+#: Bump when the export changes shape; old exports are then ignored.
+EXPORT_VERSION = "q1"
+#: Least cosine similarity between torch and ONNX embeddings of each probe to keep an export.
+AGREEMENT = 0.9999
+PROBES = (
+    "Why can't Putin afford a peace deal?",
+    "x",
+    "  NATO, sanctions & the U.S. — what's left?  ",
+    "Ceasefire " * 300,  # longer than the model's window: truncation must agree too
+)
+#: The tokenizer's outputs, by the names the model's modules take them.
+_ENCODING_FIELDS = {"input_ids": "ids", "attention_mask": "attention_mask",
+                    "token_type_ids": "type_ids"}  # fmt: skip
+_SESSIONS: dict[str, OnnxQueryModel] = {}
+_SESSIONS_LOCK = threading.Lock()
+
+
+def export_paths(directory: Path, model_key: str) -> tuple[Path, Path]:
+    """Where the export of a model lives: the network and its tokenizer."""
+    digest = hashlib.sha256(f"{EXPORT_VERSION}:{model_key}".encode()).hexdigest()[:16]
+    return directory / f"{digest}.onnx", directory / f"{digest}.tokenizer.json"
+
+
+class OnnxQueryModel:
+    """One exported model: embeds a question to a unit vector, as the torch model does.
+
+    Args:
+        model_file: The ONNX network (token ids in, unit sentence embedding out).
+        tokenizer_file: The model's tokenizer, with its truncation length set.
+    """
+
+    def __init__(self, model_file: Path, tokenizer_file: Path) -> None:
+        import onnxruntime
+        from tokenizers import Tokenizer
+
+        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = min(2, os.cpu_count() or 1)
+        options.inter_op_num_threads = 1
+        # Threads that spin between questions would steal the event loop's core.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options.log_severity_level = 3
+        self.session = onnxruntime.InferenceSession(
+            str(model_file), options, providers=["CPUExecutionProvider"]
+        )
+        self.inputs = [i.name for i in self.session.get_inputs()]
+
+    def embed(self, text: str) -> np.ndarray:
+        """The unit embedding of one text."""
+        encoding = self.tokenizer.encode(text)
+        feed = {
+            name: np.asarray([getattr(encoding, _ENCODING_FIELDS[name])], dtype=np.int64)
+            for name in self.inputs
+        }
+        vector = self.session.run(None, feed)[0][0]
+        return np.asarray(vector, dtype=np.float32)
+
+
+def load(directory: Path, model_key: str) -> OnnxQueryModel | None:
+    """The exported model for `model_key` (shared in the process), or None if not exported."""
+    with _SESSIONS_LOCK:
+        if model_key in _SESSIONS:
+            return _SESSIONS[model_key]
+        model_file, tokenizer_file = export_paths(directory, model_key)
+        if not (model_file.is_file() and tokenizer_file.is_file()):
+            return None
+        try:
+            _SESSIONS[model_key] = OnnxQueryModel(model_file, tokenizer_file)
+        except ImportError:
+            return None
+        except Exception:  # a damaged file: onnxruntime's errors have no common base
+            log.warning("The question model export %s cannot be loaded; making it again.",
+                        model_file, exc_info=True)  # fmt: skip
+            return None
+        return _SESSIONS[model_key]
+
+
+def export(model: Any, directory: Path, model_key: str, torch_embed: Any) -> bool:
+    """Export a loaded SentenceTransformer for questions, if it exports faithfully.
+
+    Args:
+        model: The SentenceTransformer.
+        directory: Where exports are kept.
+        model_key: Names the model (see `Embedder.key`).
+        torch_embed: Embeds one text with the torch model (the reference).
+
+    Returns:
+        True when a checked export is in place; False when this model stays on torch.
+    """
+    try:
+        import onnxruntime  # noqa: F401
+        import torch
+    except ImportError:
+        return False
+    model_file, tokenizer_file = export_paths(directory, model_key)
+    refused = model_file.with_suffix(".refused")
+    if refused.exists():
+        return False
+    prepare = getattr(model, "preprocess", None) or model.tokenize
+    sample = prepare(["How could a ceasefire hold?"])
+    fields = [k for k, v in sample.items() if isinstance(v, torch.Tensor)]
+    backend = getattr(getattr(model, "tokenizer", None), "backend_tokenizer", None)
+    if backend is None or any(f not in _ENCODING_FIELDS for f in fields):
+        log.info("Questions stay on torch: this model's tokenizer does not export.")
+        return False
+    directory.mkdir(parents=True, exist_ok=True)
+    tmp = f".tmp-{os.getpid()}-{threading.get_ident()}"
+    tmp_model, tmp_tokenizer = Path(f"{model_file}{tmp}"), Path(f"{tokenizer_file}{tmp}")
+    try:
+        backend = type(backend).from_str(backend.to_str())  # a copy to configure
+        backend.no_padding()
+        backend.enable_truncation(int(model.max_seq_length))
+        backend.save(str(tmp_tokenizer))
+        _export_network(model, sample, fields, tmp_model, torch)
+        candidate = OnnxQueryModel(tmp_model, tmp_tokenizer)
+        worst = min(float(np.dot(candidate.embed(p), torch_embed(p))) for p in PROBES)
+        if worst < AGREEMENT:
+            log.warning("Questions stay on torch: the ONNX export disagrees (cos %.5f).", worst)
+            refused.write_text(f"cosine {worst}\n")
+            return False
+        os.replace(tmp_tokenizer, tokenizer_file)
+        os.replace(tmp_model, model_file)
+        return True
+    except Exception:  # the exporter can fail in many ways; torch still answers
+        log.warning("Questions stay on torch: the ONNX export failed.", exc_info=True)
+        return False
+    finally:
+        tmp_model.unlink(missing_ok=True)
+        tmp_tokenizer.unlink(missing_ok=True)
+
+
+def _export_network(model: Any, sample: Any, fields: list[str], path: Path, torch: Any) -> None:
+    """Trace the model's own modules, with normalisation, to an ONNX file.
+
+    Args:
+        model: The SentenceTransformer.
+        sample: Its prepared features for one text (tensors, and constants such as
+            the input's modality, which are kept as they are).
+        fields: The names of the tensor features, in the network's input order.
+        path: The file to write.
+        torch: The torch module.
+    """
+    constants = {k: v for k, v in sample.items() if k not in fields}
+
+    class Question(torch.nn.Module):  # type: ignore[misc,name-defined]
+        def __init__(self) -> None:
+            super().__init__()
+            self.model = model
+
+        def forward(self, *tensors: Any) -> Any:
+            out = self.model({**constants, **dict(zip(fields, tensors))})["sentence_embedding"]
+            return torch.nn.functional.normalize(out, dim=-1)
+
+    axes = {name: {0: "batch", 1: "tokens"} for name in fields}
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            Question().eval(), tuple(sample[f] for f in fields), str(path),
+            input_names=fields, output_names=["embedding"], dynamic_axes=axes,
+            opset_version=17, dynamo=False,
+        )  # fmt: skip

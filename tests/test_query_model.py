@@ -1,0 +1,93 @@
+"""Questions embedded by the model's ONNX export: same vectors as torch, no torch import."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from bot import query_model
+from bot.embed import Embedder
+from bot.engine import Engine
+from bot.settings import ROOT, Settings
+from tests.conftest import SEEDS
+
+
+def test_the_shared_model_answers_questions_through_onnx(embedder: Embedder) -> None:
+    assert embedder.query_backend == "onnx"
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(min_size=1, max_size=400))
+def test_onnx_and_torch_embed_any_text_alike(embedder: Embedder, text: str) -> None:
+    onnx, torch = embedder.embed_query(text), embedder.embed_query_torch(text)
+    assert onnx.shape == torch.shape
+    assert float(np.dot(onnx, torch)) >= query_model.AGREEMENT
+
+
+def test_ask_in_a_new_process_does_not_import_torch(seed_index: Path, engine: Engine) -> None:
+    question = "Why can't Putin afford a peace deal?"
+    code = (
+        "import json, sys\n"
+        "from bot.cli import main\n"
+        f"main(['ask', {question!r}, '--json'])\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers') if m in sys.modules]\n"
+        "print(json.dumps(heavy))\n"
+    )
+    env = {"INDEX_DIR": str(seed_index), "PATH": "/usr/bin:/bin", "ENV_FILE": "/nonexistent"}
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120,
+        env=env,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    answer_line, heavy_line = proc.stdout.strip().splitlines()
+    assert json.loads(heavy_line) == []
+    quotes = [e["quote"] for e in json.loads(answer_line)["excerpts"]]
+    assert quotes == [e.quote for e in engine.ask(question).excerpts]
+
+
+@pytest.fixture
+def fresh_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As if no export had been loaded in this process yet."""
+    monkeypatch.setattr(query_model, "_SESSIONS", {})
+
+
+def test_a_refused_export_keeps_questions_on_torch(
+    fresh_process: None, embedder: Embedder, tmp_path: Path
+) -> None:
+    emb = Embedder(query_dir=tmp_path)
+    model_file, _ = query_model.export_paths(tmp_path, emb.key)
+    model_file.with_suffix(".refused").write_text("cosine 0.5\n")
+    vector = emb.embed_query("Can a ceasefire hold?")
+    assert emb.query_backend == "torch"
+    assert np.allclose(vector, embedder.embed_query_torch("Can a ceasefire hold?"))
+
+
+def test_a_damaged_export_is_made_again(
+    fresh_process: None, embedder: Embedder, tmp_path: Path
+) -> None:
+    emb = Embedder(query_dir=tmp_path)
+    model_file, tokenizer_file = query_model.export_paths(tmp_path, emb.key)
+    model_file.write_bytes(b"not a network")
+    tokenizer_file.write_text("{}")
+    vector = emb.embed_query("Can a ceasefire hold?")
+    assert emb.query_backend == "onnx"
+    assert float(np.dot(vector, embedder.embed_query_torch("Can a ceasefire hold?"))) > 0.9999
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [model_file.name, tokenizer_file.name]
+    )
+
+
+def test_an_engine_finds_the_export_beside_its_index(fresh_process: None, seed_index: Path) -> None:
+    engine = Engine(Settings(seeds_dir=SEEDS, index_dir=seed_index))
+    engine.ask("What does Putin demand in exchange for peace?")
+    assert engine.embedder.query_backend == "onnx"
+    assert {p.suffix for p in (seed_index / "query-model").iterdir()} == {".json", ".onnx"}
