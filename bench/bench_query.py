@@ -4,7 +4,9 @@
 
 The synthetic library has real passage texts (for BM25) and random unit vectors for the
 FAISS index and the sentence vectors; questions are embedded by the real model, so each
-timing is a whole `answer` call: embed + FAISS + BM25 + fusion + quote selection.
+timing is a whole `answer` call: embed + FAISS + BM25 + fusion + quote selection. Each
+library is measured twice in one run, questions embedded by the ONNX export (what the bot
+uses) and by torch (the reference), for a side-by-side ratio.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ import json
 import random
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import faiss
 import numpy as np
 from common import ROOT, percentiles, save_result, seed_sentences
 
 from bot.documents import ESSAY, Document, Paragraph
+from bot.embed import Embedder
 from bot.engine import Engine
 from bot.lexical import LexicalIndex
 from bot.search import answer
@@ -85,21 +90,27 @@ def synthetic_snapshot(n_passages: int, dim: int, per_doc: int = 100) -> Snapsho
     )  # fmt: skip
 
 
-def measure(engine: Engine, snap: Snapshot, queries: int) -> dict[str, float]:
-    emb = engine.embedder
+def measure(embed: Callable[[str], np.ndarray], snap: Snapshot, queries: int) -> dict[str, float]:
     for q in QUESTIONS[:5]:
-        answer(snap, emb.embed_query(q), q)
+        answer(snap, embed(q), q)
     samples = []
     embed_only = []
     for i in range(queries):
         q = QUESTIONS[i % len(QUESTIONS)]
         t = time.perf_counter()
-        vec = emb.embed_query(q)
+        vec = embed(q)
         t1 = time.perf_counter()
         answer(snap, vec, q, threshold=-1.0)  # never decline: time the whole path
         samples.append(time.perf_counter() - t)
         embed_only.append(t1 - t)
     return {**percentiles(samples), "embed_p50_ms": percentiles(embed_only)["p50_ms"]}
+
+
+def both(engine: Engine, torch: Embedder, snap: Snapshot, queries: int) -> dict[str, Any]:
+    """The ONNX question path and the torch one, interleaved runs on the same library."""
+    onnx = measure(engine.embedder.embed_query, snap, queries)
+    ref = measure(torch.embed_query_torch, snap, queries)
+    return {**onnx, "torch": ref, "p95_ratio_onnx_to_torch": onnx["p95_ms"] / ref["p95_ms"]}
 
 
 def measure_summaries(engine: Engine, queries: int) -> dict[str, dict[str, float]]:
@@ -130,12 +141,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(Settings(index_dir=Path(tmp) / "index"))
         engine.index()
-        seeds = measure(engine, engine.snapshot(), args.queries)
+        engine.embedder.embed_query("make or load the ONNX export")
+        assert engine.embedder.query_backend == "onnx", "the question export is missing"
+        torch = Embedder()  # the same loaded model, questions through torch
+        seeds = both(engine, torch, engine.snapshot(), args.queries)
         summaries = measure_summaries(engine, args.queries)
         t = time.perf_counter()
         big = synthetic_snapshot(args.passages, engine.embedder.dim)
         built = time.perf_counter() - t
-        large = measure(engine, big, args.queries)
+        large = both(engine, torch, big, args.queries)
     result = {
         "seed_library": {"passages": len(engine.snapshot().passages), **seeds},
         "summaries": summaries,
