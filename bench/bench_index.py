@@ -82,7 +82,9 @@ def incremental(embedder: Embedder, n_essays: int) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--essays", type=int, default=60, help="throughput library size")
-    parser.add_argument("--big-essays", type=int, default=700, help="~10 passages each")
+    parser.add_argument(
+        "--big-essays", type=int, default=700, help="~8 passages each; 1250 makes 10,000"
+    )
     args = parser.parse_args()
     embedder = Embedder()
     embedder.embed_query("warm up")
