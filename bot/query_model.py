@@ -10,6 +10,7 @@ model that does not export keeps embedding questions with torch.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -127,10 +128,10 @@ def export(model: Any, directory: Path, model_key: str, torch_embed: Any) -> boo
     if backend is None or any(f not in _ENCODING_FIELDS for f in fields):
         log.info("Questions stay on torch: this model's tokenizer does not export.")
         return False
-    directory.mkdir(parents=True, exist_ok=True)
     tmp = f".tmp-{os.getpid()}-{threading.get_ident()}"
     tmp_model, tmp_tokenizer = Path(f"{model_file}{tmp}"), Path(f"{tokenizer_file}{tmp}")
     try:
+        directory.mkdir(parents=True, exist_ok=True)
         backend = type(backend).from_str(backend.to_str())  # a copy to configure
         backend.no_padding()
         backend.enable_truncation(int(model.max_seq_length))
@@ -149,8 +150,9 @@ def export(model: Any, directory: Path, model_key: str, torch_embed: Any) -> boo
         log.warning("Questions stay on torch: the ONNX export failed.", exc_info=True)
         return False
     finally:
-        tmp_model.unlink(missing_ok=True)
-        tmp_tokenizer.unlink(missing_ok=True)
+        for leftover in (tmp_model, tmp_tokenizer):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
 
 
 def _export_network(model: Any, sample: Any, fields: list[str], path: Path, torch: Any) -> None:

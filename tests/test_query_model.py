@@ -91,3 +91,14 @@ def test_an_engine_finds_the_export_beside_its_index(fresh_process: None, seed_i
     engine.ask("What does Putin demand in exchange for peace?")
     assert engine.embedder.query_backend == "onnx"
     assert {p.suffix for p in (seed_index / "query-model").iterdir()} == {".json", ".onnx"}
+
+
+def test_an_unwritable_export_folder_keeps_questions_on_torch(
+    fresh_process: None, embedder: Embedder, tmp_path: Path
+) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    emb = Embedder(query_dir=blocker / "query-model")
+    vector = emb.embed_query("Can a ceasefire hold?")
+    assert emb.query_backend == "torch"
+    assert np.allclose(vector, embedder.embed_query_torch("Can a ceasefire hold?"))
