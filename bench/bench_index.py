@@ -3,8 +3,8 @@
     python bench/bench_index.py [--essays 60] [--big-essays 700]
 
 Both sides run in this process, on the same passages, one after the other, with the model
-already loaded: the ratio is what the pipeline (parse, chunk, late-chunked embedding, cache,
-FAISS, BM25, atomic write) costs beyond the model itself.
+already loaded: the ratio is what the pipeline (parse, chunk, passage and sentence
+embedding, cache, FAISS, BM25, atomic write) costs beyond the model itself.
 """
 
 from __future__ import annotations

@@ -74,7 +74,7 @@ class Snapshot:
         sent_span: (start, end) of each sentence row in its document's text.
         sent_para: Paragraph index (into ``Document.paragraphs``) of each sentence row.
         sent_passage: Passage row of each sentence row.
-        sent_vectors: Late-chunked unit vectors, one row per sentence.
+        sent_vectors: Unit vectors of each sentence embedded on its own, one row each.
         dense: FAISS ``IndexIDMap(IndexFlatIP)`` over passage vectors.
         lexical: BM25 over passage texts.
         extras: Per-generation precomputed results (e.g. essay summaries).
@@ -92,13 +92,13 @@ class Snapshot:
     dense: Any
     lexical: LexicalIndex
     extras: dict[str, Any] = field(default_factory=dict)
+    _tokens: dict[int, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
 
     def sentence_tokens(self, row: int) -> frozenset[str]:
         """A sentence's BM25 terms (computed once per snapshot, on first use)."""
-        cache = self.extras.setdefault("_tokens", {})
-        toks = cache.get(row)
+        toks = self._tokens.get(row)
         if toks is None:
-            toks = cache[row] = frozenset(tokenize(self.sentence_text(row)))
+            toks = self._tokens[row] = frozenset(tokenize(self.sentence_text(row)))
         return toks
 
     def sentence_text(self, row: int) -> str:
