@@ -23,7 +23,7 @@ PROBE = r"""
 import json, sys, time
 t0 = time.perf_counter()
 from bot.settings import Settings
-from bot.engine import Engine
+from bot.answer.engine import Engine
 t1 = time.perf_counter()
 engine = Engine(Settings.from_env())
 engine.snapshot()
@@ -43,7 +43,7 @@ import json, time
 t0 = time.perf_counter()
 import sentence_transformers  # noqa: F401
 t1 = time.perf_counter()
-from bot.embed import Embedder
+from bot.index.embed import Embedder
 e = Embedder()
 e.embed_query_torch("load the model")
 t2 = time.perf_counter()

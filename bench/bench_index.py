@@ -16,10 +16,10 @@ from pathlib import Path
 
 from common import save_result, synthetic_essays, timed
 
-from bot.chunking import sentence_spans
-from bot.documents import library_files, read_document
-from bot.embed import Embedder
-from bot.indexer import build_index, chunk_document
+from bot.ingest.chunking import sentence_spans
+from bot.ingest.documents import library_files, read_document
+from bot.index.embed import Embedder
+from bot.index.build import build_index, chunk_document
 from bot.settings import Settings
 
 

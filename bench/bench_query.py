@@ -24,13 +24,13 @@ import faiss
 import numpy as np
 from common import ROOT, percentiles, save_result, seed_sentences
 
-from bot.documents import ESSAY, Document, Paragraph
-from bot.embed import Embedder
-from bot.engine import Engine
-from bot.lexical import LexicalIndex
-from bot.search import answer
+from bot.ingest.documents import ESSAY, Document, Paragraph
+from bot.index.embed import Embedder
+from bot.answer.engine import Engine
+from bot.index.lexical import LexicalIndex
+from bot.answer.search import answer
 from bot.settings import Settings
-from bot.store import PassageRow, Snapshot
+from bot.index.store import PassageRow, Snapshot
 
 QUESTIONS = [
     json.loads(line)["question"]

@@ -15,7 +15,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.documents import library_files, read_document  # noqa: E402
+from bot.ingest.documents import library_files, read_document  # noqa: E402
 
 SEEDS = ROOT / "seeds"
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.embed import Embedder
-from bot.engine import Engine
+from bot.index.embed import Embedder
+from bot.answer.engine import Engine
 from bot.settings import ROOT, Settings
 
 SEEDS = ROOT / "seeds"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
+from bot.frontends.cli import main
 from bot.settings import ROOT
 from tests.conftest import DEV_EVAL
 
@@ -79,7 +79,7 @@ def test_eval_prints_metrics(seeded: None, capsys: pytest.CaptureFixture[str]) -
 def test_light_commands_do_not_import_the_model() -> None:
     code = (
         "import sys\n"
-        "from bot.cli import main\n"
+        "from bot.frontends.cli import main\n"
         "main(['essays', '--json'])\n"
         "mods = ('sentence_transformers', 'torch', 'transformers')\n"
         "heavy = [m for m in mods if m in sys.modules]\n"

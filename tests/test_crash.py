@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.embed import Embedder
-from bot.engine import Engine
+from bot.index.embed import Embedder
+from bot.answer.engine import Engine
 from bot.settings import ROOT, Settings
-from bot.store import current_generation
+from bot.index.store import current_generation
 
 STAGES = ["embed", "write-sqlite", "write-bm25", "rename", "switch", "prune"]
 

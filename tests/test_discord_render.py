@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.discord_render import (
+from bot.frontends.discord.embeds import (
     ELLIPSIS,
     EMBED_TOTAL,
     escape,
@@ -14,9 +14,9 @@ from bot.discord_render import (
     summary_embeds,
     trim,
 )
-from bot.engine import EssayInfo
-from bot.search import Excerpt
-from bot.summarize import Summary
+from bot.answer.engine import EssayInfo
+from bot.answer.search import Excerpt
+from bot.answer.summarize import Summary
 
 WORDS = st.lists(
     st.text(alphabet="abcdefghij*_~`|>@.!?,", min_size=1, max_size=12), min_size=1, max_size=400

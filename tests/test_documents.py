@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.chunking import make_passages, split_sentences
-from bot.documents import (
+from bot.ingest.chunking import make_passages, split_sentences
+from bot.ingest.documents import (
     COMMENT,
     DocumentError,
     decode_text,

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import evaluate
-from bot.engine import Engine, InputError
-from bot.render import attribution, render_answer
-from bot.search import _near_duplicate, quote_tokens
-from bot.store import current_generation
+from bot.frontends.cli import evaluate
+from bot.answer.engine import Engine, InputError
+from bot.frontends.text import attribution, render_answer
+from bot.answer.search import _near_duplicate, quote_tokens
+from bot.index.store import current_generation
 from tests.conftest import DEV_EVAL, EXTRA_EVAL
 
 

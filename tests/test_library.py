@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from bot.cli import main
-from bot.engine import Engine
-from bot.library import LibraryAdmin, RejectedError
+from bot.frontends.cli import main
+from bot.answer.engine import Engine
+from bot.admin.library import LibraryAdmin, RejectedError
 
 ESSAY = (
     "Drone warfare has changed the front line beyond recognition. Cheap quadcopters now "

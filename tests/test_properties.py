@@ -7,8 +7,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.documents import library_files, read_document
-from bot.engine import Engine, InputError
+from bot.ingest.documents import library_files, read_document
+from bot.answer.engine import Engine, InputError
 from tests.conftest import SEEDS
 
 WORDS = sorted(

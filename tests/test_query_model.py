@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot import query_model
-from bot.embed import Embedder
-from bot.engine import Engine
+from bot.index import query_model
+from bot.index.embed import Embedder
+from bot.answer.engine import Engine
 from bot.settings import ROOT, Settings
 from tests.conftest import SEEDS
 
@@ -37,7 +37,7 @@ def test_ask_in_a_new_process_does_not_import_torch(seed_index: Path, engine: En
     question = "Why can't Putin afford a peace deal?"
     code = (
         "import json, sys\n"
-        "from bot.cli import main\n"
+        "from bot.frontends.cli import main\n"
         f"main(['ask', {question!r}, '--json'])\n"
         "heavy = [m for m in ('torch', 'sentence_transformers') if m in sys.modules]\n"
         "print(json.dumps(heavy))\n"

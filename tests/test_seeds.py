@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from bot.chunking import make_passages, split_sentences
-from bot.documents import COMMENT, DocumentError, library_files, read_document
+from bot.ingest.chunking import make_passages, split_sentences
+from bot.ingest.documents import COMMENT, DocumentError, library_files, read_document
 from tests.conftest import SEEDS, SHARED
 
 LEFTOVERS = re.compile(

@@ -8,10 +8,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.cli import main
-from bot.engine import Engine, InputError
-from bot.search import _near_duplicate, quote_tokens
-from bot.summarize import Summary
+from bot.frontends.cli import main
+from bot.answer.engine import Engine, InputError
+from bot.answer.search import _near_duplicate, quote_tokens
+from bot.answer.summarize import Summary
 
 RYAN = "ryan-putin-cannot-afford-a-peace-deal"
 OBRIEN = "obrien-putin-overestimates-the-price-of-ukraine"

@@ -14,7 +14,7 @@ from typing import Any
 
 import yaml
 
-from bot.documents import DocumentError, decode_text, split_front_matter
+from bot.ingest.documents import DocumentError, decode_text, split_front_matter
 
 SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
 

@@ -31,9 +31,9 @@ from typing import Any
 import faiss
 import numpy as np
 
-from bot.chunking import CHUNKER_VERSION, Passage, Sentence
-from bot.documents import Document, Paragraph
-from bot.lexical import LexicalIndex, tokenize
+from bot.ingest.chunking import CHUNKER_VERSION, Passage, Sentence
+from bot.ingest.documents import Document, Paragraph
+from bot.index.lexical import LexicalIndex, tokenize
 
 # Questions search one vector at a time, where FAISS's OpenMP threads cost more than they
 # give (100,000 passages on 2 cores: 15 ms a search with 2 threads, 11 ms with 1). FAISS

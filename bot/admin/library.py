@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.audit import AuditLog
-from bot.convert import Converted, convert_upload
-from bot.documents import (
+from bot.admin.audit import AuditLog
+from bot.ingest.convert import Converted, convert_upload
+from bot.ingest.documents import (
     META_KEYS,
     Document,
     DocumentError,
@@ -27,8 +27,8 @@ from bot.documents import (
     slugify,
     split_front_matter,
 )
-from bot.engine import Engine
-from bot.indexer import IndexReport, lock_for
+from bot.answer.engine import Engine
+from bot.index.build import IndexReport, lock_for
 
 
 class RejectedError(DocumentError):

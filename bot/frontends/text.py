@@ -5,8 +5,8 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
-from bot.search import Answer, Excerpt
-from bot.summarize import Summary
+from bot.answer.search import Answer, Excerpt
+from bot.answer.summarize import Summary
 
 DECLINE = (
     "The library does not cover that. None of the essays says anything close enough to "

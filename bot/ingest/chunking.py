@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.documents import CLEANING_VERSION, Document, content_hash
+from bot.ingest.documents import CLEANING_VERSION, Document, content_hash
 
 CHUNKER_VERSION = f"c4-{CLEANING_VERSION}"
 MAX_PASSAGE_WORDS = 110

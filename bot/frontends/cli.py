@@ -31,14 +31,14 @@ def _print_json(obj: Any) -> None:
 
 
 def _engine(settings: Settings):  # type: ignore[no-untyped-def]
-    from bot.engine import Engine
+    from bot.answer.engine import Engine
 
     return Engine(settings)
 
 
 def _ensure_index(engine: Any) -> None:
     """Build the index if needed, telling the user why the first run is slower."""
-    from bot.store import current_generation
+    from bot.index.store import current_generation
 
     if current_generation(engine.settings.index_dir) is None or engine.is_stale():
         print("Building the index from the library…", file=sys.stderr)
@@ -47,8 +47,8 @@ def _ensure_index(engine: Any) -> None:
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.engine import InputError
-    from bot.render import answer_json, render_answer
+    from bot.answer.engine import InputError
+    from bot.frontends.text import answer_json, render_answer
 
     engine = _engine(settings)
     if args.batch:
@@ -80,7 +80,7 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _admin(settings: Settings):  # type: ignore[no-untyped-def]
-    from bot.library import LibraryAdmin
+    from bot.admin.library import LibraryAdmin
 
     return LibraryAdmin(_engine(settings))
 
@@ -90,7 +90,7 @@ def _meta(args: argparse.Namespace) -> dict[str, str | None]:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.library import RejectedError
+    from bot.admin.library import RejectedError
 
     admin = _admin(settings)
     path = Path(args.file)
@@ -112,7 +112,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.library import RejectedError
+    from bot.admin.library import RejectedError
 
     try:
         change = _admin(settings).remove(args.id)
@@ -123,7 +123,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.library import RejectedError
+    from bot.admin.library import RejectedError
 
     try:
         change = _admin(settings).edit(args.id, **_meta(args))
@@ -154,7 +154,7 @@ def cmd_perspectives(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _print_summary(summary: Any, as_json: bool) -> int:
-    from bot.render import render_summary
+    from bot.frontends.text import render_summary
 
     if as_json:
         _print_json(summary.as_dict())
@@ -164,7 +164,7 @@ def _print_summary(summary: Any, as_json: bool) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.discord_bot import run
+    from bot.frontends.discord.bot import run
 
     return run(settings)
 
@@ -179,7 +179,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_essays(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.engine import Engine
+    from bot.answer.engine import Engine
 
     if getattr(args, "essays_action", None) == "edit":
         return cmd_edit(args, settings)
@@ -353,8 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one line for the user, the rest on request
-        from bot.documents import DocumentError
-        from bot.engine import InputError
+        from bot.ingest.documents import DocumentError
+        from bot.answer.engine import InputError
 
         if isinstance(exc, InputError | DocumentError):
             print(f"error: {exc}", file=sys.stderr)

@@ -12,10 +12,10 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.engine import EssayInfo
-from bot.render import DECLINE, attribution, one_line, position
-from bot.search import Excerpt
-from bot.summarize import Summary
+from bot.answer.engine import EssayInfo
+from bot.frontends.text import DECLINE, attribution, one_line, position
+from bot.answer.search import Excerpt
+from bot.answer.summarize import Summary
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT = 2000

@@ -9,13 +9,13 @@ from typing import Any
 
 import numpy as np
 
-from bot.documents import Document, DocumentError, load_library
-from bot.embed import Embedder
-from bot.indexer import IndexReport, build_index, chunk_document, is_stale
-from bot.search import Answer, Excerpt, answer, context
+from bot.ingest.documents import Document, DocumentError, load_library
+from bot.index.embed import Embedder
+from bot.index.build import IndexReport, build_index, chunk_document, is_stale
+from bot.answer.search import Answer, Excerpt, answer, context
 from bot.settings import Settings
-from bot.store import Snapshot, current_generation, load_snapshot
-from bot.summarize import Summary, essay_summary, perspectives, topic_summary
+from bot.index.store import Snapshot, current_generation, load_snapshot
+from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
 
 
 class InputError(ValueError):

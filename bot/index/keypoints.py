@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.documents import COMMENT, Document
-from bot.store import DocChunks
+from bot.ingest.documents import COMMENT, Document
+from bot.index.store import DocChunks
 
 SUMMARY_VERSION = "s2"
 MAX_POINTS = 7

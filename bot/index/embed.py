@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bot import query_model
+from bot.index import query_model
 from bot import settings as _settings  # noqa: F401  (sets the offline environment first)
 
 log = logging.getLogger(__name__)
@@ -54,7 +54,7 @@ class Embedder:
     """A sentence-transformers model for passages and sentences, and for questions.
 
     Questions go through the model's checked ONNX export when `query_dir` is given
-    (see :mod:`bot.query_model`): no torch import, a few milliseconds a question.
+    (see :mod:`bot.index.query_model`): no torch import, a few milliseconds a question.
 
     Args:
         model: A model directory or name (see :func:`resolve_model`).

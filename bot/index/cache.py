@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from bot.embed import PassageVectors
+from bot.index.embed import PassageVectors
 
 
 class EmbeddingCache:

@@ -1,6 +1,6 @@
 """Extractive summaries and perspectives: every point is a sentence the author wrote.
 
-- Essay summary: key sentences chosen at index time (:mod:`bot.keypoints`) and stored
+- Essay summary: key sentences chosen at index time (:mod:`bot.index.keypoints`) and stored
   with the generation, so serving one is a lookup; shown in the essay's order.
 - Topic summary: the most relevant sentences across the library, at most two per essay,
   grouped by essay, essays ordered by relevance.
@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.documents import COMMENT, Document
-from bot.search import (
+from bot.ingest.documents import COMMENT, Document
+from bot.answer.search import (
     Excerpt,
     _near_duplicate,
     candidates,
@@ -23,7 +23,7 @@ from bot.search import (
     quote_tokens,
     select,
 )
-from bot.store import Snapshot
+from bot.index.store import Snapshot
 
 TOPIC_PER_ESSAY = 2
 TOPIC_ESSAYS = 5

@@ -1,6 +1,6 @@
 """Answering: hybrid retrieval, verbatim quote selection, de-duplication, honest declines.
 
-Everything here is a pure function of a loaded :class:`~bot.store.Snapshot` and a query
+Everything here is a pure function of a loaded :class:`~bot.index.store.Snapshot` and a query
 vector, and returns small frozen dataclasses, so rendering and attribution need no model.
 """
 
@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
-from bot.documents import COMMENT, Document
-from bot.lexical import tokenize
-from bot.store import Snapshot
+from bot.ingest.documents import COMMENT, Document
+from bot.index.lexical import tokenize
+from bot.index.store import Snapshot
 
 RRF_K = 60
 CANDIDATES = 50  # from each retriever

@@ -14,8 +14,8 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
-from bot.cache import EmbeddingCache
-from bot.chunking import (
+from bot.index.cache import EmbeddingCache
+from bot.ingest.chunking import (
     CHUNKER_VERSION,
     Sentence,
     make_passages,
@@ -23,11 +23,11 @@ from bot.chunking import (
     sentence_spans,
     split_sentences,
 )
-from bot.documents import Document, DocumentError, library_files, read_document
-from bot.embed import Embedder
-from bot.keypoints import SUMMARY_VERSION, essay_summary_points
+from bot.ingest.documents import Document, DocumentError, library_files, read_document
+from bot.index.embed import Embedder
+from bot.index.keypoints import SUMMARY_VERSION, essay_summary_points
 from bot.settings import Settings
-from bot.store import DocChunks, read_manifest, write_generation
+from bot.index.store import DocChunks, read_manifest, write_generation
 
 EMBED_BATCH = 64
 #: Per-document results computed at index time and stored with the generation, cached by
