@@ -16,10 +16,11 @@ from pathlib import Path
 
 from common import save_result, synthetic_essays, timed
 
+from bot.index.build import build_index
+from bot.index.chunks import chunk_document
+from bot.index.embed import Embedder
 from bot.ingest.chunking import sentence_spans
 from bot.ingest.documents import library_files, read_document
-from bot.index.embed import Embedder
-from bot.index.build import build_index, chunk_document
 from bot.settings import Settings
 
 
@@ -36,7 +37,8 @@ def throughput(embedder: Embedder, n_essays: int) -> dict[str, float]:
         texts: list[str] = []
         sentences: list[str] = []
         for p in library_files(lib):
-            chunks, t, _ = chunk_document(read_document(p))
+            chunks = chunk_document(read_document(p))
+            t = chunks.texts
             texts.extend(t)
             for passage, text in zip(chunks.passages, t):
                 sentences.extend(text[a:b] for a, b in sentence_spans(passage, chunks.sentences))

@@ -24,13 +24,13 @@ import faiss
 import numpy as np
 from common import ROOT, percentiles, save_result, seed_sentences
 
-from bot.ingest.documents import ESSAY, Document, Paragraph
-from bot.index.embed import Embedder
 from bot.answer.engine import Engine
-from bot.index.lexical import LexicalIndex
 from bot.answer.search import answer
-from bot.settings import Settings
+from bot.index.embed import Embedder
+from bot.index.lexical import LexicalIndex
 from bot.index.store import PassageRow, Snapshot
+from bot.ingest.documents import ESSAY, Document, Paragraph
+from bot.settings import Settings
 
 QUESTIONS = [
     json.loads(line)["question"]
@@ -92,7 +92,7 @@ def synthetic_snapshot(n_passages: int, dim: int, per_doc: int = 100) -> Snapsho
 
 def measure(embed: Callable[[str], np.ndarray], snap: Snapshot, queries: int) -> dict[str, float]:
     for q in QUESTIONS[:5]:
-        answer(snap, embed(q), q)
+        answer(snap, embed(q), q, threshold=-1.0)
     samples = []
     embed_only = []
     for i in range(queries):

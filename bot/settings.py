@@ -15,11 +15,6 @@ from dotenv import dotenv_values
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Environment the model needs before it is imported: no hub, no tokenizer thread pool.
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 
 class SettingsError(ValueError):
     """A setting has a value that cannot be used."""

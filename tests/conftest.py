@@ -7,13 +7,16 @@ from pathlib import Path
 
 import pytest
 
-from bot.index.embed import Embedder
 from bot.answer.engine import Engine
+from bot.index.embed import Embedder
 from bot.settings import ROOT, Settings
 
 SEEDS = ROOT / "seeds"
-SHARED = ROOT.parent / "shared"
-DEV_EVAL = SHARED / "eval" / "dev.jsonl"
+DATA = Path(__file__).resolve().parent / "data"
+#: The seed essays as first published, before front matter was added (a copy).
+RAW_SEEDS = DATA / "raw-seeds"
+#: The first question set, written for the seeds by someone else (a copy).
+DEV_EVAL = DATA / "dev.jsonl"
 EXTRA_EVAL = ROOT / "eval" / "extra.jsonl"
 
 
@@ -63,6 +66,14 @@ def library(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def private_engine(library: Path, tmp_path: Path, embedder: Embedder) -> Engine:
+def private_index(seed_index: Path, tmp_path: Path) -> Path:
+    """A copy of the session's seed index (and its embedding cache), free to change."""
+    folder = tmp_path / "own-index"
+    shutil.copytree(seed_index, folder, ignore=shutil.ignore_patterns(".lock", "query-model"))
+    return folder
+
+
+@pytest.fixture
+def private_engine(library: Path, private_index: Path, embedder: Embedder) -> Engine:
     """An engine with its own library copy and index, free to change."""
-    return Engine(Settings(seeds_dir=library, index_dir=tmp_path / "own-index"), embedder)
+    return Engine(Settings(seeds_dir=library, index_dir=private_index), embedder)

@@ -6,15 +6,15 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 
-from bot.index.embed import Embedder
 from bot.answer.engine import Engine
-from bot.settings import ROOT, Settings
+from bot.index.embed import Embedder
 from bot.index.store import current_generation
+from bot.settings import ROOT, Settings
+from tests.published import assert_published
 
 STAGES = ["embed", "write-sqlite", "write-bm25", "rename", "switch", "prune"]
 
@@ -28,30 +28,43 @@ def _essay(n: int) -> str:
     )
 
 
-def _run_until(stage: str, settings: Settings, hook: Path) -> None:
-    hook.write_text("")
+#: Runs a reindex that reports each stage on stdout and, at the target stage, waits
+#: (reading stdin) until the test kills it.
+BUILD = """
+import sys
+from bot.index.build import build_index
+from bot.index.embed import Embedder
+from bot.settings import Settings
+
+def on_stage(stage):
+    print(stage, flush=True)
+    if stage == sys.argv[1]:
+        sys.stdin.read()
+
+build_index(Settings.from_env(), Embedder(), on_stage=on_stage)
+"""
+
+
+def _run_until(stage: str, settings: Settings) -> None:
     env = {
         **os.environ,
         "SEEDS_DIR": str(settings.seeds_dir),
         "INDEX_DIR": str(settings.index_dir),
-        "BOT_INDEX_HOOK_FILE": str(hook),
-        "BOT_INDEX_HOOK_SLEEP": "1.5",
     }
     proc = subprocess.Popen(
-        [sys.executable, "bot.py", "index"], cwd=ROOT, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-c", BUILD, stage], cwd=ROOT, env=env, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    deadline = time.time() + 120
+    assert proc.stdout is not None
     try:
-        while stage not in hook.read_text().split():
-            if proc.poll() is not None:
-                raise AssertionError(f"index ended before {stage}: {proc.stderr.read()!r}")
-            if time.time() > deadline:
-                raise AssertionError(f"never reached {stage}")
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
+        for line in proc.stdout:  # blocks until the next stage is reported
+            if line.strip() == stage:
+                proc.send_signal(signal.SIGKILL)
+                break
+        else:
+            raise AssertionError(f"index ended before {stage}: {proc.stderr.read()!r}")
     finally:
-        proc.wait(timeout=30)
+        proc.wait(timeout=120)
     assert proc.returncode == -signal.SIGKILL
 
 
@@ -60,19 +73,16 @@ def _check_answers(settings: Settings, embedder: Embedder) -> None:
     assert current_generation(settings.index_dir) is not None
     ans = engine.ask("Why can't Putin afford to end the war?")
     assert any("afford to end the war" in e.quote for e in ans.excerpts)
-    snap = engine.snapshot()
     for ex in ans.excerpts:
-        assert snap.docs[ex.doc_id].text[ex.start : ex.end] == ex.quote
+        assert_published(ex.quote, ex.doc_id, settings.seeds_dir)
 
 
 @pytest.mark.slow
-def test_kill_during_each_stage(library: Path, tmp_path: Path, embedder: Embedder) -> None:
-    settings = Settings(seeds_dir=library, index_dir=tmp_path / "index")
-    Engine(settings, embedder).index()
-    hook = tmp_path / "stages.txt"
+def test_kill_during_each_stage(library: Path, private_index: Path, embedder: Embedder) -> None:
+    settings = Settings(seeds_dir=library, index_dir=private_index)
     for n, stage in enumerate(STAGES):
         (library / f"report-{n}.md").write_text(_essay(n))
-        _run_until(stage, settings, hook)
+        _run_until(stage, settings)
         _check_answers(settings, embedder)
     # The next reindex completes the work and cleans up what the killed ones left.
     engine = Engine(settings, embedder)

@@ -14,10 +14,10 @@ import pytest
 import yarl
 from discord.http import Route
 
+from bot.answer.engine import Engine
 from bot.frontends.discord.bot import ExplainerBot
 from bot.frontends.discord.embeds import NAME_RE
 from bot.index.embed import Embedder
-from bot.answer.engine import Engine
 from bot.settings import Settings
 from tests.fakediscord import ADMIN, APP_ID, BOT_USER, GUILD_ID, MEMBER, FakeDiscord, user
 
@@ -166,7 +166,7 @@ async def test_ask_defers_then_follows_up_with_verbatim_embeds(harness: Harness)
     assert 1 <= len(embeds) <= 3
     _assert_within_limits(embeds)
     for quote in _quotes(embeds):
-        assert _verbatim(harness.bot.answer.engine, quote), quote
+        assert _verbatim(harness.bot.engine, quote), quote
     assert any("afford to end the war" in q for q in _quotes(embeds))
     assert "Mick Ryan" in embeds[0]["footer"]["text"] or any(
         "Mick Ryan" in e["footer"]["text"] for e in embeds
@@ -207,7 +207,7 @@ async def test_buttons_page_and_context_for_the_asker_only(harness: Harness) -> 
     wide = await harness.followup(ctx)
     assert wide.json["flags"] & 64
     for quote in _quotes(wide.json["embeds"]):
-        assert _verbatim(harness.bot.answer.engine, quote)
+        assert _verbatim(harness.bot.engine, quote)
     assert not harness.errors
 
 
@@ -339,7 +339,7 @@ async def test_a_command_that_raises_answers_the_user(
     def broken(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("index on fire")
 
-    monkeypatch.setattr(harness.bot.answer.engine, "ask", broken)
+    monkeypatch.setattr(harness.bot.engine, "ask", broken)
     q = harness.server.interaction("ask", [{"name": "question", "type": 3, "value": "Anything?"}])
     await harness.command(q)
     follow = await harness.followup(q)
@@ -364,7 +364,7 @@ async def test_essays_summary_and_perspectives(harness: Harness) -> None:
     choices = harness.callback(auto).json["data"]["choices"]
     assert [c["value"] for c in choices] == ["ryan-putin-cannot-afford-a-peace-deal"]
 
-    longest = max(harness.bot.answer.engine.snapshot().docs.values(), key=lambda d: len(d.text))
+    longest = max(harness.bot.engine.snapshot().docs.values(), key=lambda d: len(d.text))
     s = harness.server.interaction(
         "summary", [{"name": "essay", "type": 1, "options": [
             {"name": "essay", "type": 3, "value": longest.doc_id}]}],
@@ -372,7 +372,7 @@ async def test_essays_summary_and_perspectives(harness: Harness) -> None:
     await harness.command(s)
     embeds = (await harness.followup(s)).json["embeds"]
     _assert_within_limits(embeds)
-    assert all(_verbatim(harness.bot.answer.engine, part.split("\n*")[0][2:].replace("\\", ""))
+    assert all(_verbatim(harness.bot.engine, part.split("\n*")[0][2:].replace("\\", ""))
                for part in embeds[0]["description"].split("\n\n"))  # fmt: skip
 
     p = harness.server.interaction(

@@ -5,6 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
+from bot.answer.engine import EssayInfo
+from bot.answer.search import Excerpt
+from bot.answer.summarize import Summary
 from bot.frontends.discord.embeds import (
     ELLIPSIS,
     EMBED_TOTAL,
@@ -14,9 +17,6 @@ from bot.frontends.discord.embeds import (
     summary_embeds,
     trim,
 )
-from bot.answer.engine import EssayInfo
-from bot.answer.search import Excerpt
-from bot.answer.summarize import Summary
 
 WORDS = st.lists(
     st.text(alphabet="abcdefghij*_~`|>@.!?,", min_size=1, max_size=12), min_size=1, max_size=400

@@ -14,9 +14,7 @@ from bot.ingest.documents import (
     parse_document,
     read_document,
 )
-from tests.conftest import SHARED
-
-RAW = SHARED / "seeds"
+from tests.conftest import RAW_SEEDS as RAW
 
 
 def _kept(doc) -> list[str]:  # type: ignore[no-untyped-def]

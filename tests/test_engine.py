@@ -7,12 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.frontends.cli import evaluate
 from bot.answer.engine import Engine, InputError
+from bot.answer.search import near_duplicate, quote_tokens
+from bot.frontends.cli import evaluate
 from bot.frontends.text import attribution, render_answer
-from bot.answer.search import _near_duplicate, quote_tokens
 from bot.index.store import current_generation
-from tests.conftest import DEV_EVAL, EXTRA_EVAL
+from tests.conftest import DEV_EVAL, EXTRA_EVAL, SEEDS
+from tests.published import assert_published
 
 
 def _items(path: Path) -> list[dict]:
@@ -36,9 +37,8 @@ def test_own_paraphrase_set(engine: Engine) -> None:
 def test_excerpts_are_verbatim_and_attributed(engine: Engine) -> None:
     ans = engine.ask("Why can't Putin afford to end the war?")
     assert not ans.abstained and 1 <= len(ans.excerpts) <= 3
-    snap = engine.snapshot()
     for ex in ans.excerpts:
-        assert snap.docs[ex.doc_id].text[ex.start : ex.end] == ex.quote
+        assert_published(ex.quote, ex.doc_id, SEEDS)
     top = ans.excerpts[0]
     assert top.author == "Mick Ryan" and top.source == "Futura Doctrina"
     assert "via A Blog by Jonathan Low" in attribution(top)
@@ -67,13 +67,13 @@ def test_declines_out_of_scope(engine: Engine) -> None:
         assert "does not cover" in render_answer(ans)
 
 
-def test_no_near_duplicates_in_an_answer(engine: Engine) -> None:
+def test_nonear_duplicates_in_an_answer(engine: Engine) -> None:
     # The Ryan essay repeats its opening; the Analyst lists his three options twice.
     for q in ("Why can't Putin afford to end the war?", "What are the three options for peace?"):
         quotes = [e.quote for e in engine.ask(q, k=5).excerpts]
         for i, a in enumerate(quotes):
             for b in quotes[i + 1 :]:
-                assert not _near_duplicate(quote_tokens(a), quote_tokens(b)), (a, b)
+                assert not near_duplicate(quote_tokens(a), quote_tokens(b)), (a, b)
 
 
 def test_answer_is_diverse_across_essays(engine: Engine) -> None:
@@ -88,7 +88,7 @@ def test_essay_filter_and_context(engine: Engine) -> None:
     ex = ans.excerpts[0]
     wider = engine.context(ex)
     assert wider.start <= ex.start and wider.end >= ex.end and ex.quote in wider.quote
-    assert engine.snapshot().docs[doc_id].text[wider.start : wider.end] == wider.quote
+    assert_published(wider.quote, doc_id, SEEDS)
     with pytest.raises(InputError, match="No essay"):
         engine.ask("anything", doc_id="no-such-essay")
 

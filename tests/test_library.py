@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.frontends.cli import main
-from bot.answer.engine import Engine
 from bot.admin.library import LibraryAdmin, RejectedError
+from bot.answer.engine import Engine
+from bot.frontends.cli import main
+from tests.published import assert_published
 
 ESSAY = (
     "Drone warfare has changed the front line beyond recognition. Cheap quadcopters now "
@@ -90,7 +91,7 @@ def test_add_pdf_made_in_the_test(admin: LibraryAdmin) -> None:
     assert doc.title == "Shells and factories" and doc.author == "Sam Writer"
     ans = admin.engine.ask("Why do drone factories matter for Europe?")
     assert ans.excerpts[0].doc_id == change.doc_id
-    assert doc.text[ans.excerpts[0].start : ans.excerpts[0].end] == ans.excerpts[0].quote
+    assert_published(ans.excerpts[0].quote, change.doc_id, admin.settings.seeds_dir)
 
 
 @pytest.mark.parametrize("encoding", ["cp1252", "utf-16"])
@@ -172,9 +173,8 @@ def test_concurrent_queries_during_reindex(admin: LibraryAdmin) -> None:
         while not stop.is_set():
             try:
                 ans = engine.ask("Does Russia honour the treaties it signs?")
-                snap = engine.snapshot()
                 for ex in ans.excerpts:
-                    assert snap.docs[ex.doc_id].text[ex.start : ex.end] == ex.quote
+                    assert_published(ex.quote, ex.doc_id, admin.settings.seeds_dir)
                 assert not ans.abstained
             except BaseException as exc:  # noqa: BLE001
                 errors.append(exc)

@@ -7,9 +7,10 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.ingest.documents import library_files, read_document
 from bot.answer.engine import Engine, InputError
+from bot.ingest.documents import library_files, read_document
 from tests.conftest import SEEDS
+from tests.published import assert_published
 
 WORDS = sorted(
     {
@@ -29,10 +30,6 @@ questions = st.one_of(
 )
 
 
-def _ws(text: str) -> str:
-    return " ".join(text.split())
-
-
 @settings(
     max_examples=120,
     deadline=None,
@@ -44,10 +41,6 @@ def test_quotes_are_verbatim(engine: Engine, question: str) -> None:
         ans = engine.ask(question, k=4)
     except InputError:
         return
-    snap = engine.snapshot()
     for ex in ans.excerpts:
-        doc = snap.docs[ex.doc_id]
-        assert doc.text[ex.start : ex.end] == ex.quote
-        published = (SEEDS / doc.path.split("/")[-1]).read_text(encoding="utf-8")
-        assert _ws(ex.quote) in _ws(published)
+        assert_published(ex.quote, ex.doc_id, SEEDS)
         assert ex.role in ("essay", "comment")

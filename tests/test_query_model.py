@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bot.answer.engine import Engine
 from bot.index import query_model
 from bot.index.embed import Embedder
-from bot.answer.engine import Engine
 from bot.settings import ROOT, Settings
 from tests.conftest import SEEDS
 

@@ -6,7 +6,7 @@ import re
 
 from bot.ingest.chunking import make_passages, split_sentences
 from bot.ingest.documents import COMMENT, DocumentError, library_files, read_document
-from tests.conftest import SEEDS, SHARED
+from tests.conftest import RAW_SEEDS, SEEDS
 
 LEFTOVERS = re.compile(
     r"LikeLike|Liked by \d+ people|Post a Comment|\b0 comments:|^Image:|A Blog by Jonathan Low",
@@ -30,7 +30,7 @@ def _problems() -> list[str]:
             if not getattr(doc, key):
                 problems.append(f"{name}: missing {key}")
         if "original_file" in doc.extra:
-            raw = (SHARED / "seeds" / doc.extra["original_file"]).read_text(encoding="utf-8")
+            raw = (RAW_SEEDS / doc.extra["original_file"]).read_text(encoding="utf-8")
             if doc.text.strip() != raw.strip():
                 problems.append(f"{name}: body differs from the published text")
         for para in doc.paragraphs:

@@ -8,10 +8,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.frontends.cli import main
 from bot.answer.engine import Engine, InputError
-from bot.answer.search import _near_duplicate, quote_tokens
+from bot.answer.search import near_duplicate, quote_tokens
 from bot.answer.summarize import Summary
+from bot.frontends.cli import main
+from tests.conftest import SEEDS
+from tests.published import assert_published
 
 RYAN = "ryan-putin-cannot-afford-a-peace-deal"
 OBRIEN = "obrien-putin-overestimates-the-price-of-ukraine"
@@ -24,13 +26,12 @@ KEY_CLAIMS = {
 
 
 def _check_points(engine: Engine, summary: Summary) -> None:
-    snap = engine.snapshot()
     for p in summary.points:
-        assert snap.docs[p.doc_id].text[p.start : p.end] == p.quote
+        assert_published(p.quote, p.doc_id, SEEDS)
     quotes = [p.quote for p in summary.points]
     for i, a in enumerate(quotes):
         for b in quotes[i + 1 :]:
-            assert not _near_duplicate(quote_tokens(a), quote_tokens(b)), (a, b)
+            assert not near_duplicate(quote_tokens(a), quote_tokens(b)), (a, b)
 
 
 @pytest.mark.parametrize("doc_id", sorted(KEY_CLAIMS))

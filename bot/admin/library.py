@@ -11,11 +11,15 @@ import hashlib
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bot.admin.audit import AuditLog
+from bot.answer.engine import Engine
+from bot.index.build import IndexReport, lock_for
 from bot.ingest.convert import Converted, convert_upload
 from bot.ingest.documents import (
     META_KEYS,
@@ -27,8 +31,6 @@ from bot.ingest.documents import (
     slugify,
     split_front_matter,
 )
-from bot.answer.engine import Engine
-from bot.index.build import IndexReport, lock_for
 
 
 class RejectedError(DocumentError):
@@ -99,6 +101,30 @@ class LibraryAdmin:
     def _passages(self, doc_id: str) -> int:
         return self.engine.snapshot().passage_counts().get(doc_id, 0)
 
+    @contextmanager
+    def _audited(self, who: str, action: str, target: str, **detail: Any) -> Iterator[Any]:
+        """Record the action in the audit log whatever happens: its details on success,
+        the one-line reason on failure. The body may add details (and a final ``target``)
+        to the yielded dict."""
+        record: dict[str, Any] = {"target": target, **detail}
+        try:
+            yield record
+        except BaseException as exc:
+            self.audit.record(who, action, record.pop("target"), False, reason=_reason(exc),
+                              **record)  # fmt: skip
+            raise
+        self.audit.record(who, action, record.pop("target"), True, **record)
+
+    def _apply(self, write: Callable[[], None], undo: Callable[[], None]) -> IndexReport:
+        """Change the library folder, then reindex; if the index does not go live, undo
+        the change so folder and index agree again."""
+        write()
+        try:
+            return self.engine.index()
+        except BaseException:
+            undo()
+            raise
+
     # --- actions ----------------------------------------------------------------------
 
     def add(self, filename: str, data: bytes, who: str = "cli", **meta: Any) -> Change:
@@ -118,17 +144,20 @@ class LibraryAdmin:
         """
         sha = hashlib.sha256(data).hexdigest()
         try:
-            with lock_for(self.settings):
-                return self._add(filename, data, who, sha, meta)
+            with self._audited(who, "add", filename, sha256=sha) as record:
+                with lock_for(self.settings):
+                    change, doc = self._add(filename, data, meta)
+                record.update(
+                    target=change.doc_id, file=filename, content_hash=doc.content_hash,
+                    passages=change.passages, embedded=change.report.passages_embedded,
+                )  # fmt: skip
+                return change
         except DocumentError as exc:
-            reason = str(exc)
-            self.audit.record(who, "add", filename, False, reason=reason, sha256=sha)
             if isinstance(exc, RejectedError):
                 raise
-            raise RejectedError(reason) from exc
+            raise RejectedError(str(exc)) from exc
 
-    def _add(self, filename: str, data: bytes, who: str, sha: str, meta: dict[str, Any]) -> Change:
-        name = Path(filename).name or "upload"
+    def _check_upload(self, name: str, data: bytes) -> None:
         limit = self.settings.max_upload_bytes
         if len(data) > limit:
             raise RejectedError(
@@ -136,17 +165,8 @@ class LibraryAdmin:
             )
         if not data.strip():
             raise RejectedError(f"{name} is empty")
-        converted = convert_upload(name, data)
-        converted.meta.update({k: v for k, v in meta.items() if k in META_KEYS and v})
-        existing = self._documents()
-        meta_id = converted.meta.get("id") or converted.meta.get("title") or Path(name).stem
-        base = slugify(str(meta_id))
-        doc_id, n = base, 2
-        while doc_id in existing:
-            doc_id, n = f"{base}-{n}", n + 1
-        converted.meta["id"] = doc_id
-        text = converted.to_markdown()
-        doc = parse_document(text, doc_id=doc_id, path=name)
+
+    def _check_essay(self, name: str, doc: Document, existing: dict[str, Any]) -> None:
         prose = sum(p.end - p.start for p in doc.paragraphs)
         if prose < self.settings.min_essay_chars:
             raise RejectedError(
@@ -160,21 +180,28 @@ class LibraryAdmin:
                     f"{name} is the same text as essay {other_id!r} ({other.title})"
                 )
 
+    def _add(self, filename: str, data: bytes, meta: dict[str, Any]) -> tuple[Change, Document]:
+        name = Path(filename).name or "upload"
+        self._check_upload(name, data)
+        converted = convert_upload(name, data)
+        converted.meta.update({k: v for k, v in meta.items() if k in META_KEYS and v})
+        existing = self._documents()
+        meta_id = converted.meta.get("id") or converted.meta.get("title") or Path(name).stem
+        base = slugify(str(meta_id))
+        doc_id, n = base, 2
+        while doc_id in existing:
+            doc_id, n = f"{base}-{n}", n + 1
+        converted.meta["id"] = doc_id
+        text = converted.to_markdown()
+        doc = parse_document(text, doc_id=doc_id, path=name)
+        self._check_essay(name, doc, existing)
         folder = self.settings.seeds_dir
         folder.mkdir(parents=True, exist_ok=True)
         target = folder / f"{doc_id}.md"
-        _write_atomically(target, text)
-        try:
-            report = self.engine.index()
-        except BaseException:
-            target.unlink(missing_ok=True)  # the index was not switched: undo the file too
-            raise
-        change = Change("add", doc_id, doc.title, self._passages(doc_id), report)
-        self.audit.record(
-            who, "add", doc_id, True, file=name, sha256=sha, content_hash=doc.content_hash,
-            passages=change.passages, embedded=report.passages_embedded,
-        )  # fmt: skip
-        return change
+        report = self._apply(
+            lambda: _write_atomically(target, text), lambda: target.unlink(missing_ok=True)
+        )
+        return Change("add", doc_id, doc.title, self._passages(doc_id), report), doc
 
     def add_path(self, path: Path, who: str = "cli", **meta: Any) -> Change:
         """Add an essay from a file on disk (see :meth:`add`)."""
@@ -201,24 +228,23 @@ class LibraryAdmin:
             RejectedError: Unknown essay or no change given.
         """
         changes = {k: v for k, v in meta.items() if k in META_KEYS and v is not None}
-        if not changes:
-            raise RejectedError("nothing to change: give --title, --author, --date, ...")
-        with lock_for(self.settings):
-            path, _ = self._find(doc_id)
-            original = path.read_text(encoding="utf-8")
-            front, body = split_front_matter(original, path.name)
-            front.update(changes)
-            front.setdefault("id", doc_id)
-            text = Converted(front, body).to_markdown()
-            parse_document(text, doc_id=doc_id, path=path.name)  # still valid?
-            _write_atomically(path, text)
-            try:
-                report = self.engine.index()
-            except BaseException:
-                _write_atomically(path, original)
-                raise
-            doc = read_document(path)
-        self.audit.record(who, "edit", doc_id, True, changes=changes, content_hash=doc.content_hash)
+        with self._audited(who, "edit", doc_id, changes=changes) as record:
+            if not changes:
+                raise RejectedError("nothing to change: give --title, --author, --date, ...")
+            with lock_for(self.settings):
+                path, _ = self._find(doc_id)
+                original = path.read_text(encoding="utf-8")
+                front, body = split_front_matter(original, path.name)
+                front.update(changes)
+                front.setdefault("id", doc_id)
+                text = Converted(front, body).to_markdown()
+                parse_document(text, doc_id=doc_id, path=path.name)  # still valid?
+                report = self._apply(
+                    lambda: _write_atomically(path, text),
+                    lambda: _write_atomically(path, original),
+                )
+                doc = read_document(path)
+            record["content_hash"] = doc.content_hash
         return Change("edit", doc_id, doc.title, self._passages(doc_id), report)
 
     def remove(self, doc_id: str, who: str = "cli") -> Change:
@@ -227,33 +253,31 @@ class LibraryAdmin:
         Raises:
             RejectedError: Unknown essay.
         """
-        with lock_for(self.settings):
-            try:
-                path, doc = self._find(doc_id)
-            except RejectedError as exc:
-                self.audit.record(who, "remove", doc_id, False, reason=str(exc))
-                raise
+        with self._audited(who, "remove", doc_id) as record, lock_for(self.settings):
+            path, doc = self._find(doc_id)
             keep = self.settings.index_dir / "removed"
             keep.mkdir(parents=True, exist_ok=True)
             backup = keep / f"{time.strftime('%Y%m%dT%H%M%S')}-{path.name}"
             shutil.copy2(path, backup)
-            path.unlink()
-            try:
-                report = self.engine.index()
-            except BaseException:
-                shutil.copy2(backup, path)
-                raise
-        self.audit.record(
-            who, "remove", doc_id, True, content_hash=doc.content_hash, backup=str(backup)
-        )
+            report = self._apply(path.unlink, lambda: shutil.copy2(backup, path))
+            record.update(content_hash=doc.content_hash, backup=str(backup))
         return Change("remove", doc_id, doc.title, 0, report)
 
     def reindex(self, who: str = "cli", force: bool = False, progress: bool = False) -> IndexReport:
         """Rebuild the index from the library folder, reporting what changed."""
-        report = self.engine.index(force=force, progress=progress)
-        self.audit.record(
-            who, "reindex", "library", True, generation=report.generation,
-            added=report.added, changed=report.changed, removed=report.removed,
-            embedded=report.passages_embedded, reused=report.passages_reused,
-        )  # fmt: skip
+        with self._audited(who, "reindex", "library") as record:
+            report = self.engine.index(force=force, progress=progress)
+            record.update(
+                generation=report.generation, added=report.added, changed=report.changed,
+                removed=report.removed, embedded=report.passages_embedded,
+                reused=report.passages_reused,
+            )  # fmt: skip
         return report
+
+
+def _reason(exc: BaseException) -> str:
+    """A failure in one line, for the audit log."""
+    if isinstance(exc, DocumentError):
+        return str(exc)
+    lines = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {lines[0]}" if lines else exc.__class__.__name__

@@ -9,13 +9,14 @@ from typing import Any
 
 import numpy as np
 
-from bot.ingest.documents import Document, DocumentError, load_library
-from bot.index.embed import Embedder
-from bot.index.build import IndexReport, build_index, chunk_document, is_stale
 from bot.answer.search import Answer, Excerpt, answer, context
-from bot.settings import Settings
-from bot.index.store import Snapshot, current_generation, load_snapshot
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
+from bot.index.build import IndexReport, build_index, is_stale
+from bot.index.chunks import chunk_document
+from bot.index.embed import Embedder
+from bot.index.store import Snapshot, current_generation, load_snapshot
+from bot.ingest.documents import Document, DocumentError, load_library
+from bot.settings import Settings
 
 
 class InputError(ValueError):
@@ -182,7 +183,7 @@ class Engine:
         for item in load_library(self.settings.seeds_dir):
             if isinstance(item, DocumentError):
                 continue
-            chunks, _, _ = chunk_document(item)
+            chunks = chunk_document(item)
             out.append(_info(item, len(chunks.passages)))
         return out
 

@@ -10,13 +10,14 @@ import re
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
-from bot.ingest.documents import COMMENT, Document
 from bot.index.lexical import tokenize
 from bot.index.store import Snapshot
+from bot.ingest.documents import COMMENT, Document
 
 RRF_K = 60
 CANDIDATES = 50  # from each retriever
@@ -30,7 +31,6 @@ PASSAGE_WEIGHT = 0.35  # weight of the passage's similarity in an excerpt's scor
 DIVERSITY = 0.04  # score given up per excerpt already taken from the same essay
 UNANSWERED_QUESTION = 0.1  # score given up by a quote made only of questions
 UNKNOWN_COMMENTER = "reader comment"
-_LEXICAL_POOL = ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
 
 
 @dataclass(frozen=True)
@@ -107,6 +107,12 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
+@lru_cache(maxsize=1)
+def _lexical_pool() -> ThreadPoolExecutor:
+    """Threads BM25 runs on while FAISS scans (made on the first question)."""
+    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
+
+
 def _fuse(rankings: list[list[int]]) -> dict[int, float]:
     fused: dict[int, float] = {}
     for ranking in rankings:
@@ -135,7 +141,7 @@ def retrieve(
     if doc_id is None:
         # Both searches release the GIL: BM25 runs on the other core while FAISS scans
         # (100,000 passages: p95 of the two 18 ms one after the other, 12 ms side by side).
-        lex_job = _LEXICAL_POOL.submit(snap.lexical.search, q_tokens, k)
+        lex_job = _lexical_pool().submit(snap.lexical.search, q_tokens, k)
         sims, ids = snap.dense.search(qvec.reshape(1, -1).astype(np.float32), k)
         lexical = [int(i) for i in lex_job.result()[0]]
     else:
@@ -159,13 +165,67 @@ def retrieve(
     return sorted(fused, key=lambda pid: -fused[pid]), cosine
 
 
-def _best_window(
-    snap: Snapshot, pid: int, qvec: np.ndarray, q_tokens: set[str]
-) -> tuple[int, int, float, float]:
-    """The best run of one to three consecutive sentences of one paragraph of a passage.
+def _scan_windows(
+    sims: list[float], toks: list[frozenset[str]], para: list[int], q_tokens: set[str]
+) -> tuple[float, int, int]:
+    """The best run of one to three consecutive sentences of one paragraph.
 
     A run scores its best sentence's cosine, plus credit for the share of the question's
     terms it contains, less a small cost per extra sentence.
+
+    Returns:
+        The run's score and its first and last positions in the passage.
+    """
+    best = (-np.inf, 0, 0)
+    for lo in range(len(sims)):
+        covered: set[str] = set()
+        top = -1.0
+        for hi in range(lo, min(len(sims), lo + MAX_QUOTE_SENTENCES)):
+            if para[hi] != para[lo]:
+                break
+            top = max(top, sims[hi])
+            score = top - WINDOW_COST * (hi - lo)
+            if q_tokens:
+                covered |= toks[hi] & q_tokens
+                score += LEXICAL_WEIGHT * len(covered) / len(q_tokens)
+            if score > best[0]:
+                best = (score, lo, hi)
+    return best
+
+
+def _ends_with(text: str, marks: tuple[str, ...]) -> bool:
+    return text.rstrip("\"”’') ").endswith(marks)
+
+
+def _complete_window(texts: list[str], para: list[int], lo: int, hi: int) -> tuple[int, int]:
+    """Widen a run so it stands alone: a question or a lead-in ("... stated that:") is
+    answered by the sentence after it, and a very short run takes a neighbour."""
+
+    def same_para(j: int) -> bool:
+        return 0 <= j < len(texts) and para[j] == para[lo]
+
+    while (
+        hi - lo + 1 < MAX_QUOTE_SENTENCES
+        and same_para(hi + 1)
+        and _ends_with(texts[hi], ("?", ":"))
+    ):
+        hi += 1
+    while hi - lo + 1 < MAX_QUOTE_SENTENCES and (
+        sum(_word_count(t) for t in texts[lo : hi + 1]) < SHORT_SENTENCE_WORDS
+    ):
+        if same_para(lo - 1):
+            lo -= 1
+        elif same_para(hi + 1):
+            hi += 1
+        else:
+            break
+    return lo, hi
+
+
+def _best_window(
+    snap: Snapshot, pid: int, qvec: np.ndarray, q_tokens: set[str]
+) -> tuple[int, int, float, float]:
+    """The best quote inside one passage (see :func:`_scan_windows`), made to stand alone.
 
     Returns:
         First and last sentence rows, the run's score and its best sentence's cosine.
@@ -174,50 +234,11 @@ def _best_window(
     rows = np.arange(p.first_sentence, p.first_sentence + p.n_sentences)
     sims = snap.sent_vectors[rows] @ qvec
     toks = [snap.sentence_tokens(int(r)) for r in rows] if q_tokens else []
-    para = snap.sent_para[rows]
-    n = len(rows)
-    best = (-np.inf, 0, 0)
-    sim_list = sims.tolist()
-    para_list = para.tolist()
-    for lo in range(n):
-        covered: set[str] = set()
-        top = -1.0
-        for hi in range(lo, min(n, lo + MAX_QUOTE_SENTENCES)):
-            if para_list[hi] != para_list[lo]:
-                break
-            top = max(top, sim_list[hi])
-            score = top - WINDOW_COST * (hi - lo)
-            if q_tokens:
-                covered |= toks[hi] & q_tokens
-                score += LEXICAL_WEIGHT * len(covered) / len(q_tokens)
-            if score > best[0]:
-                best = (score, lo, hi)
-    window, lo, hi = best
-
-    def same_para(j: int) -> bool:
-        return 0 <= j < n and para[j] == para[lo]
-
-    def words() -> int:
-        return sum(_word_count(snap.sentence_text(int(rows[j]))) for j in range(lo, hi + 1))
-
-    # A question or a lead-in ("... stated that:") is answered by the sentence after it.
-    while (
-        hi - lo + 1 < MAX_QUOTE_SENTENCES
-        and same_para(hi + 1)
-        and snap.sentence_text(int(rows[hi])).rstrip("\"”’') ").endswith(("?", ":"))
-    ):
-        hi += 1
-    # Too short to stand alone ("It won the war in 45."): add the sentence before it.
-    while hi - lo + 1 < MAX_QUOTE_SENTENCES and words() < SHORT_SENTENCE_WORDS:
-        if same_para(lo - 1):
-            lo -= 1
-        elif same_para(hi + 1):
-            hi += 1
-        else:
-            break
-    if all(
-        snap.sentence_text(int(rows[j])).rstrip("\"”’') ").endswith("?") for j in range(lo, hi + 1)
-    ):
+    para = snap.sent_para[rows].tolist()
+    window, lo, hi = _scan_windows(sims.tolist(), toks, para, q_tokens)
+    texts = [snap.sentence_text(int(r)) for r in rows]
+    lo, hi = _complete_window(texts, para, lo, hi)
+    if all(_ends_with(t, ("?",)) for t in texts[lo : hi + 1]):
         window -= UNANSWERED_QUESTION  # a quote that only asks answers nothing
     return int(rows[lo]), int(rows[hi]), window, float(sims[lo : hi + 1].max())
 
@@ -227,7 +248,7 @@ def quote_tokens(text: str) -> set[str]:
     return set(re.findall(r"\w+", text.lower()))
 
 
-def _near_duplicate(ta: set[str], tb: set[str]) -> bool:
+def near_duplicate(ta: set[str], tb: set[str]) -> bool:
     """Two quotes' word sets say the same thing (one mostly inside the other, or similar)."""
     if not ta or not tb:
         return False
@@ -303,7 +324,7 @@ def select(
         pool.remove(best)
         toks = quote_tokens(best.quote)
         if any(
-            _near_duplicate(toks, ct)
+            near_duplicate(toks, ct)
             or (c.doc_id == best.doc_id and c.start < best.end and best.start < c.end)
             for c, ct in zip(chosen, chosen_tokens, strict=True)
         ):
@@ -321,7 +342,8 @@ def answer(
     qvec: np.ndarray,
     question: str,
     k: int = 3,
-    threshold: float = 0.3,
+    *,
+    threshold: float,
     doc_id: str | None = None,
 ) -> Answer:
     """Find the best verbatim excerpts for a question, or decline.
@@ -331,7 +353,8 @@ def answer(
         qvec: The question's unit embedding.
         question: The question text (for lexical matching).
         k: How many excerpts at most.
-        threshold: Decline when no sentence or passage is at least this similar.
+        threshold: Decline when no sentence or passage is at least this similar
+            (``Settings.abstain_threshold``).
         doc_id: Only search this essay.
 
     Returns:

@@ -14,16 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from bot.ingest.documents import COMMENT, Document
 from bot.answer.search import (
     Excerpt,
-    _near_duplicate,
     candidates,
     make_excerpt,
+    near_duplicate,
     quote_tokens,
     select,
 )
 from bot.index.store import Snapshot
+from bot.ingest.documents import COMMENT, Document
 
 TOPIC_PER_ESSAY = 2
 TOPIC_ESSAYS = 5
@@ -92,7 +92,7 @@ def perspectives(snap: Snapshot, qvec: np.ndarray, question: str, threshold: flo
         mine = [
             e
             for e in select(by_author[author], len(by_author[author]), penalty=0)
-            if not any(_near_duplicate(quote_tokens(e.quote), t) for t in taken)
+            if not any(near_duplicate(quote_tokens(e.quote), t) for t in taken)
         ][:PER_AUTHOR]
         if not mine:
             continue  # everything this voice said here repeats another's words

@@ -353,8 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as exc:  # noqa: BLE001 - one line for the user, the rest on request
-        from bot.ingest.documents import DocumentError
         from bot.answer.engine import InputError
+        from bot.ingest.documents import DocumentError
 
         if isinstance(exc, InputError | DocumentError):
             print(f"error: {exc}", file=sys.stderr)

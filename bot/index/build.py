@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sys
 import time
 from collections.abc import Callable
@@ -15,19 +14,13 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from bot.index.cache import EmbeddingCache
-from bot.ingest.chunking import (
-    CHUNKER_VERSION,
-    Sentence,
-    make_passages,
-    passage_hash,
-    sentence_spans,
-    split_sentences,
-)
-from bot.ingest.documents import Document, DocumentError, library_files, read_document
-from bot.index.embed import Embedder
+from bot.index.chunks import DocChunks, chunk_document
+from bot.index.embed import Embedder, PassageVectors
 from bot.index.keypoints import SUMMARY_VERSION, essay_summary_points
+from bot.index.store import StageHook, no_stage, read_manifest, write_generation
+from bot.ingest.chunking import CHUNKER_VERSION
+from bot.ingest.documents import DocumentError, library_files, read_document
 from bot.settings import Settings
-from bot.index.store import DocChunks, read_manifest, write_generation
 
 EMBED_BATCH = 64
 #: Per-document results computed at index time and stored with the generation, cached by
@@ -80,15 +73,6 @@ class IndexReport:
         return dict(self.__dict__)
 
 
-def _checkpoint(stage: str) -> None:
-    """Test hook: report the stage to a file and pause, so a test can kill us inside it."""
-    hook = os.environ.get("BOT_INDEX_HOOK_FILE")
-    if hook:
-        with open(hook, "a") as fh:
-            fh.write(stage + "\n")
-        time.sleep(float(os.environ.get("BOT_INDEX_HOOK_SLEEP", "0.5")))
-
-
 def fingerprint(settings: Settings, model_key: str) -> dict[str, Any]:
     """What the index depends on: library file hashes, the model and the chunker."""
     files = {
@@ -121,112 +105,116 @@ def lock_for(settings: Settings) -> FileLock:
     return _LOCKS[path]
 
 
-def chunk_document(
-    doc: Document, cache: EmbeddingCache | None = None
-) -> tuple[DocChunks, list[str], list[str]]:
-    """Sentences and passages of a document, with passage texts and hashes (no vectors).
-
-    Args:
-        doc: The document.
-        cache: Where sentence spans of unchanged documents are remembered.
-    """
-    key = f"{CHUNKER_VERSION}:{doc.content_hash}"
-    known = cache.get_sentences(key) if cache else None
-    if known is not None:
-        sentences = [Sentence(*row) for row in known]
-    else:
-        sentences = split_sentences(doc)
-        if cache:
-            cache.put_sentences(key, [(s.start, s.end, s.paragraph) for s in sentences])
-    passages = make_passages(doc, sentences)
-    texts = [p.embed_text(doc.text, sentences) for p in passages]
-    hashes = [passage_hash(t, sentence_spans(p, sentences)) for t, p in zip(texts, passages)]
-    return DocChunks(doc, sentences, passages, [], []), texts, hashes
+def _read_library(
+    settings: Settings, cache: EmbeddingCache, report: IndexReport
+) -> list[DocChunks]:
+    """Every readable essay of the library folder, chunked; the rest reported as skipped."""
+    prepared: list[DocChunks] = []
+    seen: set[str] = set()
+    for path in library_files(settings.seeds_dir):
+        try:
+            doc = read_document(path)
+        except DocumentError as exc:
+            report.skipped.append(str(exc))
+            continue
+        if doc.doc_id in seen:
+            report.skipped.append(f"{path.name}: duplicate essay id {doc.doc_id!r}")
+            continue
+        seen.add(doc.doc_id)
+        prepared.append(chunk_document(doc, cache))
+    return prepared
 
 
-def _embed_missing(
+def _embed(
     embedder: Embedder,
     cache: EmbeddingCache,
-    todo: list[tuple[str, str, list[tuple[int, int]]]],
+    prepared: list[DocChunks],
+    stage: StageHook,
     progress: bool,
-) -> None:
-    bar = None
-    if progress and len(todo) > EMBED_BATCH:
-        from tqdm import tqdm
+) -> tuple[dict[str, PassageVectors], int]:
+    """Vectors for every passage: from the cache, or embedded now and cached.
 
-        bar = tqdm(total=len(todo), desc="Embedding passages", unit="passage", file=sys.stderr)
-    for i in range(0, len(todo), EMBED_BATCH):
-        batch = todo[i : i + EMBED_BATCH]
-        _checkpoint("embed")
-        vectors = embedder.embed_passages([t for _, t, _ in batch], [s for _, _, s in batch])
-        cache.put_many({h: v for (h, _, _), v in zip(batch, vectors, strict=True)})
+    Returns:
+        Vectors by passage hash, and how many passages were embedded.
+    """
+    cached = cache.get_many(h for c in prepared for h in c.hashes)
+    todo: dict[str, tuple[str, list[tuple[int, int]]]] = {}
+    for c in prepared:
+        for i, (text, h) in enumerate(zip(c.texts, c.hashes, strict=True)):
+            if h not in cached and h not in todo:
+                todo[h] = (text, c.spans(i))
+    items = list(todo.items())
+    bar = _progress_bar(len(items)) if progress and len(items) > EMBED_BATCH else None
+    for i in range(0, len(items), EMBED_BATCH):
+        batch = items[i : i + EMBED_BATCH]
+        stage("embed")
+        vectors = embedder.embed_passages([t for _, (t, _) in batch], [s for _, (_, s) in batch])
+        cache.put_many({h: v for (h, _), v in zip(batch, vectors, strict=True)})
         if bar:
             bar.update(len(batch))
     if bar:
         bar.close()
+    return cached | cache.get_many(todo), len(todo)
 
 
-def _build(
-    settings: Settings, embedder: Embedder, progress: bool, report: IndexReport
-) -> IndexReport:
-    started = time.perf_counter()
-    old = read_manifest(settings.index_dir) or {}
-    old_docs: dict[str, str] = old.get("docs", {})
-    _checkpoint("parse")
-    prepared: list[tuple[DocChunks, list[str], list[str]]] = []
-    seen: set[str] = set()
-    cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite", embedder.key)
-    try:
-        for path in library_files(settings.seeds_dir):
-            try:
-                doc = read_document(path)
-            except DocumentError as exc:
-                report.skipped.append(str(exc))
-                continue
-            if doc.doc_id in seen:
-                report.skipped.append(f"{path.name}: duplicate essay id {doc.doc_id!r}")
-                continue
-            seen.add(doc.doc_id)
-            prepared.append(chunk_document(doc, cache))
-        all_hashes = [h for _, _, hashes in prepared for h in hashes]
-        cached = cache.get_many(all_hashes)
-        todo: dict[str, tuple[str, str, list[tuple[int, int]]]] = {}
-        for chunks, texts, hashes in prepared:
-            for p, t, h in zip(chunks.passages, texts, hashes, strict=True):
-                if h not in cached and h not in todo:
-                    todo[h] = (h, t, sentence_spans(p, chunks.sentences))
-        _embed_missing(embedder, cache, list(todo.values()), progress)
-        vectors = cached | cache.get_many(todo)
-    finally:
-        cache.close()
-    report.passages_embedded = len(todo)
-    report.passages_reused = len(all_hashes) - len(todo)
+def _progress_bar(total: int) -> Any:
+    from tqdm import tqdm
 
-    chunk_list: list[DocChunks] = []
+    return tqdm(total=total, desc="Embedding passages", unit="passage", file=sys.stderr)
+
+
+def _extras(
+    settings: Settings, old: dict[str, Any], chunk_list: list[DocChunks], model_key: str
+) -> dict[str, dict[str, Any]]:
+    """Per-document results (e.g. essay summaries): reused when the document, the model
+    and the function's version are unchanged, computed otherwise."""
     extras: dict[str, dict[str, Any]] = {name: {} for name in EXTRAS}
     old_extras = _old_extras(settings, old)
-    for chunks, _, hashes in prepared:
-        chunks.passage_vectors = [vectors[h].passage for h in hashes]
-        chunks.sentence_vectors = [vectors[h].sentences for h in hashes]
-        chunk_list.append(chunks)
+    for chunks in chunk_list:
         doc = chunks.doc
         for name, (version, fn) in EXTRAS.items():
-            key = f"{version}:{doc.content_hash}:{embedder.key}"
+            key = f"{version}:{doc.content_hash}:{model_key}"
             prev = old_extras.get(name, {}).get(doc.doc_id)
-            if prev and prev.get("key") == key:
-                extras[name][doc.doc_id] = prev
-            else:
-                extras[name][doc.doc_id] = {"key": key, "value": fn(chunks)}
+            fresh = prev if prev and prev.get("key") == key else {"key": key, "value": fn(chunks)}
+            extras[name][doc.doc_id] = fresh
+    return extras
 
-    new_docs = {c.doc.doc_id: c.doc.content_hash for c in chunk_list}
+
+def _compare(report: IndexReport, old_docs: dict[str, str], new_docs: dict[str, str]) -> None:
     report.added = sorted(d for d in new_docs if d not in old_docs)
     report.changed = sorted(d for d in new_docs if d in old_docs and old_docs[d] != new_docs[d])
     report.unchanged = sorted(d for d in new_docs if old_docs.get(d) == new_docs[d])
     report.removed = sorted(d for d in old_docs if d not in new_docs)
+
+
+def _build(
+    settings: Settings,
+    embedder: Embedder,
+    progress: bool,
+    report: IndexReport,
+    stage: StageHook,
+) -> IndexReport:
+    started = time.perf_counter()
+    old = read_manifest(settings.index_dir) or {}
+    stage("parse")
+    cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite", embedder.key)
+    try:
+        chunk_list = _read_library(settings, cache, report)
+        vectors, embedded = _embed(embedder, cache, chunk_list, stage, progress)
+    finally:
+        cache.close()
+    report.passages_embedded = embedded
+    report.passages_reused = sum(len(c.hashes) for c in chunk_list) - embedded
+    for chunks in chunk_list:
+        chunks.passage_vectors = [vectors[h].passage for h in chunks.hashes]
+        chunks.sentence_vectors = [vectors[h].sentences for h in chunks.hashes]
+    extras = _extras(settings, old, chunk_list, embedder.key)
+    new_docs = {c.doc.doc_id: c.doc.content_hash for c in chunk_list}
+    _compare(report, old.get("docs", {}), new_docs)
     manifest = {"fingerprint": fingerprint(settings, embedder.key), "docs": new_docs}
     dim = int(next(iter(vectors.values())).passage.shape[0]) if vectors else embedder.dim
     report.generation = write_generation(
-        settings.index_dir, chunk_list, manifest, dim, extras, checkpoint=_checkpoint
+        settings.index_dir, chunk_list, manifest, dim, extras, on_stage=stage
     )
     report.rebuilt = True
     report.seconds = time.perf_counter() - started
@@ -251,6 +239,7 @@ def build_index(
     force: bool = False,
     progress: bool = False,
     lock_timeout: float = 600.0,
+    on_stage: StageHook | None = None,
 ) -> IndexReport:
     """Bring the index up to date with the library folder.
 
@@ -260,6 +249,8 @@ def build_index(
         force: Write a new generation even when nothing changed.
         progress: Show a progress bar while embedding.
         lock_timeout: How long to wait for another writer.
+        on_stage: Called with each stage's name as it starts ("parse", "embed" once
+            per batch, then the writing stages of :func:`bot.index.store.write_generation`).
 
     Returns:
         What was done.
@@ -281,6 +272,6 @@ def build_index(
             report.generation = manifest.get("generation")
             report.unchanged = sorted(manifest.get("docs", {}))
             return report
-        return _build(settings, embedder, progress, report)
+        return _build(settings, embedder, progress, report, on_stage or no_stage)
     finally:
         lock.release()

@@ -7,6 +7,7 @@ essays or `--help` never pays for it.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,11 +16,25 @@ from typing import Any
 import numpy as np
 
 from bot.index import query_model
-from bot import settings as _settings  # noqa: F401  (sets the offline environment first)
 
 log = logging.getLogger(__name__)
 _MODELS: dict[str, Any] = {}  # loaded models by path, shared by all Embedders of a process
 _MODELS_LOCK = threading.Lock()
+
+
+#: What the model needs before it is loaded: no hub (there is no network), and no tokenizer
+#: thread pool (on two cores it makes every call 2-10x slower).
+OFFLINE_ENVIRONMENT = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "TOKENIZERS_PARALLELISM": "false",
+}
+
+
+def offline_environment() -> None:
+    """Set :data:`OFFLINE_ENVIRONMENT` where the user has not chosen otherwise."""
+    for key, value in OFFLINE_ENVIRONMENT.items():
+        os.environ.setdefault(key, value)
 
 
 def bundled_model_path() -> str:
@@ -65,6 +80,7 @@ class Embedder:
     def __init__(
         self, model: str = "", batch_size: int = 32, query_dir: Path | None = None
     ) -> None:
+        offline_environment()
         self.model_path = resolve_model(model)
         self.batch_size = batch_size
         self.query_dir = query_dir

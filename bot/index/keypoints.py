@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from bot.ingest.documents import COMMENT, Document
-from bot.index.store import DocChunks
+from bot.index.chunks import DocChunks
 
 SUMMARY_VERSION = "s2"
 MAX_POINTS = 7

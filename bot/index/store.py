@@ -24,6 +24,7 @@ import shutil
 import sqlite3
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,14 +32,10 @@ from typing import Any
 import faiss
 import numpy as np
 
-from bot.ingest.chunking import CHUNKER_VERSION, Passage, Sentence
+from bot.index.chunks import DocChunks
+from bot.ingest.chunking import CHUNKER_VERSION
 from bot.ingest.documents import Document, Paragraph
 from bot.index.lexical import LexicalIndex, tokenize
-
-# Questions search one vector at a time, where FAISS's OpenMP threads cost more than they
-# give (100,000 passages on 2 cores: 15 ms a search with 2 threads, 11 ms with 1). FAISS
-# ships its own OpenMP runtime, so this leaves torch and onnxruntime alone.
-faiss.omp_set_num_threads(1)
 
 FORMAT_VERSION = 1
 _GEN_NAME = re.compile(r"^(\d{6})-\d{8}T")
@@ -106,29 +103,12 @@ class Snapshot:
         s, e = self.sent_span[row]
         return self.docs[self.sent_doc[row]].text[int(s) : int(e)]
 
-    def passage_text(self, row: int) -> str:
-        """A passage's sentences joined by spaces."""
-        p = self.passages[row]
-        rows = range(p.first_sentence, p.first_sentence + p.n_sentences)
-        return " ".join(self.sentence_text(r) for r in rows)
-
     def passage_counts(self) -> dict[str, int]:
         """Passages per document."""
         counts = dict.fromkeys(self.docs, 0)
         for p in self.passages:
             counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
         return counts
-
-
-@dataclass
-class DocChunks:
-    """A document with its sentences, passages and vectors, ready to be written."""
-
-    doc: Document
-    sentences: list[Sentence]
-    passages: list[Passage]
-    passage_vectors: list[np.ndarray]
-    sentence_vectors: list[np.ndarray]  # per passage: (n_sentences, dim)
 
 
 def _paragraphs_json(doc: Document) -> str:
@@ -156,15 +136,26 @@ def read_manifest(index_dir: Path) -> dict[str, Any] | None:
     return dict(json.loads((index_dir / "generations" / name / "manifest.json").read_text()))
 
 
+StageHook = Callable[[str], None]
+
+
+def no_stage(stage: str) -> None:
+    """The default stage hook: nothing to report."""
+
+
 def write_generation(
     index_dir: Path,
     chunks: list[DocChunks],
     manifest: dict[str, Any],
     dim: int,
     extras: dict[str, Any] | None = None,
-    checkpoint: Any = None,
+    on_stage: StageHook | None = None,
 ) -> str:
     """Write a new complete generation and make it the live one.
+
+    The generation is written in a hidden folder, renamed into ``generations/`` when
+    complete, and only then named in ``CURRENT``, so a crash at any point leaves the live
+    generation as it was.
 
     Args:
         index_dir: The index folder.
@@ -172,105 +163,122 @@ def write_generation(
         manifest: What the generation is built from; completed and stored with it.
         dim: The embedding width.
         extras: JSON-serialisable precomputed results, stored in ``extras.json``.
-        checkpoint: Called with a stage name at each step (tests use it to crash there).
+        on_stage: Called with each stage's name as it starts (progress reports; the
+            crash test stops the process there).
 
     Returns:
         The new generation's name.
     """
-    tick = checkpoint or (lambda stage: None)
+    stage = on_stage or no_stage
     gens = index_dir / "generations"
     gens.mkdir(parents=True, exist_ok=True)
-    numbers = [int(m.group(1)) for p in gens.iterdir() if (m := _GEN_NAME.match(p.name))]
-    name = f"{max(numbers, default=0) + 1:06d}-{time.strftime('%Y%m%dT%H%M%S')}"
-    name += "-" + uuid.uuid4().hex[:6]
+    name = _new_generation_name(gens)
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir()
+    stage("write-sqlite")
+    _write_sqlite(tmp / "library.sqlite", chunks)
+    stage("write-vectors")
+    counts = _write_vectors(tmp, chunks, dim)
+    stage("write-bm25")
+    texts = [text for c in chunks for text in c.texts]
+    LexicalIndex.build(texts).save(tmp / "bm25")
+    (tmp / "extras.json").write_text(json.dumps(extras or {}))
+    stage("write-manifest")
+    counts["docs"] = len(chunks)
+    _write_manifest(tmp, manifest, name, dim, counts)
+    _fsync_dir(tmp)
+    stage("rename")
+    os.rename(tmp, gens / name)
+    _fsync_dir(gens)
+    stage("switch")
+    pointer = index_dir / f".CURRENT.{name}"
+    pointer.write_text(name + "\n")
+    os.replace(pointer, index_dir / "CURRENT")
+    _fsync_dir(index_dir)
+    stage("prune")
+    prune(index_dir)
+    return name
 
-    tick("write-sqlite")
-    db = sqlite3.connect(tmp / "library.sqlite")
-    db.executescript(
-        """
-        CREATE TABLE docs (doc_id TEXT PRIMARY KEY, ord INTEGER, title TEXT, author TEXT,
-            date TEXT, source TEXT, url TEXT, via TEXT, text TEXT, content_hash TEXT,
-            path TEXT, extra TEXT, paragraphs TEXT);
-        CREATE TABLE passages (id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER,
-            first_sentence INTEGER, n_sentences INTEGER, paragraph INTEGER);
-        CREATE TABLE sentences (id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER,
-            end INTEGER, paragraph INTEGER, passage INTEGER);
-        """
-    )
+
+def _new_generation_name(gens: Path) -> str:
+    """Sortable and unique: a sequence number, the time, and a random suffix."""
+    numbers = [int(m.group(1)) for p in gens.iterdir() if (m := _GEN_NAME.match(p.name))]
+    stamp = time.strftime("%Y%m%dT%H%M%S")
+    return f"{max(numbers, default=0) + 1:06d}-{stamp}-{uuid.uuid4().hex[:6]}"
+
+
+_SCHEMA = """
+CREATE TABLE docs (doc_id TEXT PRIMARY KEY, ord INTEGER, title TEXT, author TEXT,
+    date TEXT, source TEXT, url TEXT, via TEXT, text TEXT, content_hash TEXT,
+    path TEXT, extra TEXT, paragraphs TEXT);
+CREATE TABLE passages (id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER,
+    first_sentence INTEGER, n_sentences INTEGER, paragraph INTEGER);
+CREATE TABLE sentences (id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER,
+    end INTEGER, paragraph INTEGER, passage INTEGER);
+"""
+
+
+def _write_sqlite(path: Path, chunks: list[DocChunks]) -> None:
+    """Documents, passage rows and sentence rows; row numbers match the vector files."""
     passage_rows: list[tuple[Any, ...]] = []
     sentence_rows: list[tuple[Any, ...]] = []
-    p_vecs: list[np.ndarray] = []
-    s_vecs: list[np.ndarray] = []
-    for order, c in enumerate(chunks):
-        d = c.doc
-        db.execute(
-            "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-            (
-                d.doc_id, order, d.title, d.author, d.date, d.source, d.url, d.via, d.text,
-                d.content_hash, d.path, json.dumps(d.extra, default=str), _paragraphs_json(d),
-            ),
-        )  # fmt: skip
-        for p, pv, sv in zip(c.passages, c.passage_vectors, c.sentence_vectors, strict=True):
-            pid = len(passage_rows)
-            first = len(sentence_rows)
-            for si in p.sentences:
-                s = c.sentences[si]
-                sentence_rows.append(
-                    (len(sentence_rows), d.doc_id, s.start, s.end, s.paragraph, pid)
+    db = sqlite3.connect(path)
+    try:
+        db.executescript(_SCHEMA)
+        for order, c in enumerate(chunks):
+            d = c.doc
+            db.execute(
+                "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    d.doc_id, order, d.title, d.author, d.date, d.source, d.url, d.via, d.text,
+                    d.content_hash, d.path, json.dumps(d.extra, default=str),
+                    _paragraphs_json(d),
+                ),
+            )  # fmt: skip
+            for p in c.passages:
+                pid, first = len(passage_rows), len(sentence_rows)
+                for si in p.sentences:
+                    s = c.sentences[si]
+                    sentence_rows.append(
+                        (len(sentence_rows), d.doc_id, s.start, s.end, s.paragraph, pid)
+                    )
+                passage_rows.append(
+                    (pid, d.doc_id, p.start, p.end, first, len(p.sentences), p.paragraph)
                 )
-            passage_rows.append(
-                (pid, d.doc_id, p.start, p.end, first, len(p.sentences), p.paragraph)
-            )
-            p_vecs.append(pv)
-            s_vecs.append(sv)
-    db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?)", passage_rows)
-    db.executemany("INSERT INTO sentences VALUES (?,?,?,?,?,?)", sentence_rows)
-    db.commit()
-    db.close()
+        db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?)", passage_rows)
+        db.executemany("INSERT INTO sentences VALUES (?,?,?,?,?,?)", sentence_rows)
+        db.commit()
+    finally:
+        db.close()
 
-    tick("write-vectors")
+
+def _write_vectors(folder: Path, chunks: list[DocChunks], dim: int) -> dict[str, int]:
+    """The FAISS index of passage vectors and the sentence vectors; returns their counts."""
+    p_vecs = [v for c in chunks for v in c.passage_vectors]
+    s_vecs = [v for c in chunks for v in c.sentence_vectors]
     passages = np.vstack(p_vecs).astype(np.float32) if p_vecs else np.zeros((0, dim), np.float32)
     sentences = np.vstack(s_vecs).astype(np.float32) if s_vecs else np.zeros((0, dim), np.float32)
     index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
     if len(passages):
         index.add_with_ids(passages, np.arange(len(passages), dtype=np.int64))
-    faiss.write_index(index, str(tmp / "passages.faiss"))
-    np.save(tmp / "sentences.npy", sentences)
+    faiss.write_index(index, str(folder / "passages.faiss"))
+    np.save(folder / "sentences.npy", sentences)
+    return {"passages": len(passages), "sentences": len(sentences)}
 
-    tick("write-bm25")
-    LexicalIndex.build(_passage_texts(chunks)).save(tmp / "bm25")
-    (tmp / "extras.json").write_text(json.dumps(extras or {}))
 
-    tick("write-manifest")
+def _write_manifest(
+    folder: Path, manifest: dict[str, Any], name: str, dim: int, counts: dict[str, int]
+) -> None:
     manifest = {
         **manifest,
         "format": FORMAT_VERSION,
         "generation": name,
         "chunker": CHUNKER_VERSION,
         "dim": dim,
-        "counts": {"docs": len(chunks), "passages": len(passages), "sentences": len(sentences)},
+        "counts": {k: counts[k] for k in ("docs", "passages", "sentences")},
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
-    (tmp / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
-    _fsync_dir(tmp)
-
-    tick("rename")
-    os.rename(tmp, gens / name)
-    _fsync_dir(gens)
-    tick("switch")
-    pointer = index_dir / f".CURRENT.{name}"
-    pointer.write_text(name + "\n")
-    os.replace(pointer, index_dir / "CURRENT")
-    _fsync_dir(index_dir)
-    tick("prune")
-    prune(index_dir)
-    return name
-
-
-def _passage_texts(chunks: list[DocChunks]) -> list[str]:
-    return [p.embed_text(c.doc.text, c.sentences) for c in chunks for p in c.passages]
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
 def _fsync_dir(path: Path) -> None:
@@ -347,6 +355,10 @@ def _load_snapshot(index_dir: Path) -> Snapshot:
         ).fetchall()
     finally:
         db.close()
+    # Questions search one vector at a time, where FAISS's OpenMP threads cost more than
+    # they give (100,000 passages on 2 cores: 15 ms a search with 2 threads, 11 ms with 1).
+    # FAISS ships its own OpenMP runtime, so this leaves torch and onnxruntime alone.
+    faiss.omp_set_num_threads(1)
     dense = faiss.read_index(str(folder / "passages.faiss"))
     return Snapshot(
         generation=name,

@@ -96,18 +96,6 @@ class Document:
     path: str = ""
     extra: dict[str, Any] = field(default_factory=dict, compare=False)
 
-    def meta(self) -> dict[str, str | None]:
-        """The attribution metadata as a plain dict."""
-        return {
-            "doc_id": self.doc_id,
-            "title": self.title,
-            "author": self.author,
-            "date": self.date,
-            "source": self.source,
-            "url": self.url,
-            "via": self.via,
-        }
-
 
 # --- decoding ---------------------------------------------------------------------------
 
@@ -303,6 +291,158 @@ def _mark_comments(lines: list[_Line], meta: dict[str, Any], name: str) -> int |
     return next((i for i in range(blank + 1, first) if lines[i].kind != "blank"), None)
 
 
+def _default_title(meta: dict[str, Any], lines: list[_Line], name: str) -> None:
+    """A file without a title is titled by its first line."""
+    if meta.get("title"):
+        return
+    first = next((ln for ln in lines if ln.kind != "blank"), None)
+    if first is None:
+        raise DocumentError(f"{name} has no text")
+    meta["title"] = first.text if len(first.text) <= 200 else first.text[:197] + "..."
+
+
+def _mark_leftovers(
+    lines: list[_Line], meta: dict[str, Any], author: str | None, name: str
+) -> int | None:
+    """Mark page chrome and a closing signature as dropped; find where comments start.
+
+    Returns:
+        The line index where reader comments start, or None.
+    """
+    for ln in lines:
+        if ln.kind == "content" and is_leftover(ln.text, meta):
+            ln.kind = "like" if is_like_marker(ln.text) else "drop"
+    comment_at = _mark_comments(lines, meta, name)
+    essay_end = comment_at if comment_at is not None else len(lines)
+    # A signature (name, handle) closes many essays: drop up to three short trailing lines.
+    tail = [i for i in range(essay_end) if lines[i].kind == "content"][-3:]
+    for i in reversed(tail):
+        if not _looks_like_signature(lines[i].text, author):
+            break
+        lines[i].kind = "drop"
+    return comment_at
+
+
+_Voice = tuple[str | None, str | None]  # (who, note)
+
+
+def _line_authors(
+    lines: list[_Line], meta: dict[str, Any], author: str | None, name: str
+) -> list[_Voice]:
+    """Who wrote each line: ``parts`` switch the author from a paragraph on."""
+    starts: dict[int, _Voice] = {}
+    cursor = 0
+    for part in meta.get("parts") or []:
+        if not isinstance(part, dict) or "from" not in part:
+            raise DocumentError(f"{name}: each entry of 'parts' needs a 'from' phrase")
+        idx = _find_paragraph(lines, part["from"], cursor, name)
+        starts[idx] = (_as_str(part.get("author")), _as_str(part.get("note")))
+        cursor = idx + 1
+    current: _Voice = (author, None)
+    voices = []
+    for i in range(len(lines)):
+        current = starts.get(i, current)
+        voices.append(current)
+    return voices
+
+
+def _quoted_lines(lines: list[_Line], meta: dict[str, Any], name: str) -> dict[int, _Voice]:
+    """Paragraphs that quote someone (``quotes``), by line index: (speaker, note)."""
+    quoted: dict[int, _Voice] = {}
+    for q in meta.get("quotes") or []:
+        if not isinstance(q, dict) or "from" not in q:
+            raise DocumentError(f"{name}: each entry of 'quotes' needs a 'from' phrase")
+        idx = _find_paragraph(lines, q["from"], 0, name)
+        quoted[idx] = (_as_str(q.get("speaker")), _as_str(q.get("note")))
+    return quoted
+
+
+_Key = tuple[str, str | None, str | None, str | None]  # (role, who, note, quoted_by)
+
+
+class _Paragraphs:
+    """Groups kept lines into numbered paragraphs and attribution blocks.
+
+    A paragraph ends at a blank or dropped line, a change of voice, or a line after one
+    that ends a sentence (a soft-wrapped line continues its paragraph). Paragraphs with the
+    same voice and no gap between them share a block.
+    """
+
+    def __init__(self, body: str, author: str | None) -> None:
+        self.body = body
+        self.paragraphs: list[Paragraph] = []
+        self.numbers = {ESSAY: 0, COMMENT: 0}
+        self.block = 0
+        self.prev_key: _Key | None = None
+        self.gap = True  # a dropped line or a new comment since the previous paragraph
+        self.key: _Key = (ESSAY, author, None, None)
+        self.open: list[int] | None = None  # [start, end] of the paragraph being read
+
+    def close(self) -> None:
+        """End the open paragraph, if any."""
+        if self.open is None:
+            return
+        role, who, note, by = self.key
+        self.numbers[role] += 1
+        if self.gap or self.key != self.prev_key:
+            self.block += 1
+        start, end = self.open
+        self.paragraphs.append(Paragraph(start, end, self.numbers[role], role, who, note, by,
+                                         self.block))  # fmt: skip
+        self.prev_key, self.gap, self.open = self.key, False, None
+
+    def drop(self) -> None:
+        """A dropped line: ends the paragraph and separates blocks."""
+        self.close()
+        self.gap = True
+
+    def add(self, line: _Line, key: _Key, in_comments: bool, likes_present: bool) -> None:
+        """A kept line: continues the open paragraph (a soft wrap) or starts one."""
+        soft_wrap = (
+            self.open is not None
+            and key == self.key
+            and (in_comments or not _TERMINAL.search(self.body[self.open[0] : self.open[1]]))
+            and not _BULLET.match(line.text)
+        )
+        if soft_wrap and self.open is not None:
+            self.open[1] = line.end
+            return
+        self.close()
+        if in_comments and key == self.key and not likes_present:
+            self.gap = True  # without "Like" markers, each blank-separated block is a comment
+        self.key = key
+        self.open = [line.start, line.end]
+
+
+def _group_paragraphs(
+    lines: list[_Line],
+    body: str,
+    comment_at: int | None,
+    voices: list[_Voice],
+    quoted: dict[int, _Voice],
+    author: str | None,
+) -> list[Paragraph]:
+    grouper = _Paragraphs(body, author)
+    likes_present = any(ln.kind == "like" for ln in lines)
+    for i, ln in enumerate(lines):
+        in_comments = comment_at is not None and i >= comment_at
+        if ln.kind == "blank":
+            if not (in_comments and likes_present):
+                grouper.close()
+        elif ln.kind in ("drop", "like"):
+            grouper.drop()
+        elif in_comments:
+            grouper.add(ln, (COMMENT, None, None, None), in_comments, likes_present)
+        elif i in quoted:
+            speaker, note = quoted[i]
+            grouper.add(ln, (ESSAY, speaker, note, voices[i][0]), in_comments, likes_present)
+        else:
+            who, note = voices[i]
+            grouper.add(ln, (ESSAY, who, note, None), in_comments, likes_present)
+    grouper.close()
+    return grouper.paragraphs
+
+
 def parse_document(text: str, doc_id: str, path: str = "", **overrides: Any) -> Document:
     """Turn a library file's text into a :class:`Document`.
 
@@ -322,119 +462,17 @@ def parse_document(text: str, doc_id: str, path: str = "", **overrides: Any) -> 
     meta, body = split_front_matter(text, name)
     meta.update({k: v for k, v in overrides.items() if v not in (None, "")})
     lines = _lines(body)
-
-    if not meta.get("title"):
-        first = next((ln for ln in lines if ln.kind != "blank"), None)
-        if first is None:
-            raise DocumentError(f"{name} has no text")
-        meta["title"] = first.text if len(first.text) <= 200 else first.text[:197] + "..."
+    _default_title(meta, lines, name)
     author = _as_str(meta.get("author"))
-
-    for ln in lines:
-        if ln.kind == "content" and is_leftover(ln.text, meta):
-            ln.kind = "like" if is_like_marker(ln.text) else "drop"
-
-    comment_at = _mark_comments(lines, meta, name)
-    essay_end = comment_at if comment_at is not None else len(lines)
-    # A signature (name, handle) closes many essays: drop up to three short trailing lines.
-    tail = [i for i in range(essay_end) if lines[i].kind == "content"][-3:]
-    for i in reversed(tail):
-        if _looks_like_signature(lines[i].text, author):
-            lines[i].kind = "drop"
-        else:
-            break
-
-    # Who wrote what: parts switch the author from a paragraph on; quotes cover one paragraph.
-    line_author: dict[int, tuple[str | None, str | None]] = {}
-    cursor = 0
-    part_starts: list[tuple[int, str | None, str | None]] = []
-    for part in meta.get("parts") or []:
-        if not isinstance(part, dict) or "from" not in part:
-            raise DocumentError(f"{name}: each entry of 'parts' needs a 'from' phrase")
-        idx = _find_paragraph(lines, part["from"], cursor, name)
-        part_starts.append((idx, _as_str(part.get("author")), _as_str(part.get("note"))))
-        cursor = idx + 1
-    current: tuple[str | None, str | None] = (author, None)
-    starts = {i: (a, n) for i, a, n in part_starts}
-    for i in range(len(lines)):
-        current = starts.get(i, current)
-        line_author[i] = current
-    quoted: dict[int, tuple[str | None, str | None]] = {}
-    for q in meta.get("quotes") or []:
-        if not isinstance(q, dict) or "from" not in q:
-            raise DocumentError(f"{name}: each entry of 'quotes' needs a 'from' phrase")
-        idx = _find_paragraph(lines, q["from"], 0, name)
-        quoted[idx] = (_as_str(q.get("speaker")), _as_str(q.get("note")))
-
-    paragraphs: list[Paragraph] = []
-    number = 0
-    comment_number = 0
-    block = 0
-    prev_key: tuple[Any, ...] | None = None
-    gap = True  # a dropped line or a new comment since the previous paragraph
-    open_para: list[int] | None = None  # [start, end, line index of its first line]
-
-    def close(key: tuple[Any, ...]) -> None:
-        nonlocal number, comment_number, block, prev_key, gap, open_para
-        if open_para is None:
-            return
-        start, end, _ = open_para
-        role = key[0]
-        if role == COMMENT:
-            comment_number += 1
-            num = comment_number
-        else:
-            number += 1
-            num = number
-        if gap or key != prev_key:
-            block += 1
-        _, who, note, by = key
-        paragraphs.append(Paragraph(start, end, num, role, who, note, by, block))
-        prev_key, gap, open_para = key, False, None
-
-    key: tuple[Any, ...] = (ESSAY, author, None, None)
-    likes_present = any(ln.kind == "like" for ln in lines)
-    for i, ln in enumerate(lines):
-        in_comments = comment_at is not None and i >= comment_at
-        if ln.kind == "blank":
-            if not (in_comments and likes_present):
-                close(key)
-            continue
-        if ln.kind in ("drop", "like"):
-            close(key)
-            gap = True
-            continue
-        if in_comments:
-            new_key: tuple[Any, ...] = (COMMENT, None, None, None)
-        elif i in quoted:
-            speaker, note = quoted[i]
-            new_key = (ESSAY, speaker, note, line_author[i][0])
-        else:
-            who, note = line_author[i]
-            new_key = (ESSAY, who, note, None)
-        soft_wrap = (
-            open_para is not None
-            and new_key == key
-            and (in_comments or not _TERMINAL.search(body[open_para[0] : open_para[1]]))
-            and not _BULLET.match(ln.text)
-        )
-        if soft_wrap and open_para is not None:
-            open_para[1] = ln.end
-            continue
-        close(key)
-        if in_comments and new_key == key and not likes_present:
-            gap = True  # without "Like" markers, each blank-separated block is a comment
-        key = new_key
-        open_para = [ln.start, ln.end, i]
-    close(key)
-
-    if not paragraphs or not any(p.role == ESSAY for p in paragraphs):
+    comment_at = _mark_leftovers(lines, meta, author, name)
+    voices = _line_authors(lines, meta, author, name)
+    quoted = _quoted_lines(lines, meta, name)
+    paragraphs = _group_paragraphs(lines, body, comment_at, voices, quoted, author)
+    if not any(p.role == ESSAY for p in paragraphs):
         raise DocumentError(f"{name} has no prose left after removing page leftovers")
-    doc_id = slugify(str(meta.get("id") or doc_id))
     digest = content_hash(CLEANING_VERSION + "\x00" + text + repr(sorted(overrides.items())))
-    extra = {k: v for k, v in meta.items() if k not in META_KEYS}
     return Document(
-        doc_id=doc_id,
+        doc_id=slugify(str(meta.get("id") or doc_id)),
         title=str(meta["title"]).strip(),
         author=author,
         date=_as_str(meta.get("date")),
@@ -445,7 +483,7 @@ def parse_document(text: str, doc_id: str, path: str = "", **overrides: Any) -> 
         paragraphs=tuple(paragraphs),
         content_hash=digest,
         path=path,
-        extra=extra,
+        extra={k: v for k, v in meta.items() if k not in META_KEYS},
     )
 
 

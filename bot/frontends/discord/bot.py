@@ -18,6 +18,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.admin.library import LibraryAdmin, RejectedError
+from bot.answer.engine import Engine, InputError
+from bot.answer.search import Answer
 from bot.frontends.discord.embeds import (
     AUTOCOMPLETE_CHOICES,
     CHOICE_NAME,
@@ -30,9 +33,6 @@ from bot.frontends.discord.embeds import (
     trim,
 )
 from bot.ingest.documents import DocumentError
-from bot.answer.engine import Engine, InputError
-from bot.admin.library import LibraryAdmin, RejectedError
-from bot.answer.search import Answer
 from bot.settings import Settings
 
 log = logging.getLogger("bot.discord")
@@ -165,7 +165,9 @@ class AskCog(commands.Cog):
         self.bot = bot
 
     async def _answer(self, question: str, essay: str | None = None) -> Answer:
-        return await asyncio.to_thread(self.bot.answer.engine.ask, question, MAX_EXCERPTS, essay or None)
+        return await asyncio.to_thread(
+            self.bot.engine.ask, question, MAX_EXCERPTS, essay or None
+        )
 
     @app_commands.command(name="ask", description="Answer a question with quotes from the essays")
     @app_commands.describe(
@@ -189,7 +191,7 @@ class AskCog(commands.Cog):
                 embed=decline_embed(question), ephemeral=not public, allowed_mentions=NO_MENTIONS
             )
             return
-        view = AnswerView(self.bot.answer.engine, answer, interaction.user.id)
+        view = AnswerView(self.bot.engine, answer, interaction.user.id)
         view.message = await interaction.followup.send(
             embeds=excerpt_embeds(view.shown()),
             view=view,
@@ -247,7 +249,7 @@ class LibraryCog(commands.Cog):
     @app_commands.command(name="essays", description="List the essays in the library")
     async def essays(self, interaction: discord.Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        listing = await asyncio.to_thread(self.bot.answer.engine.indexed_essays)
+        listing = await asyncio.to_thread(self.bot.engine.indexed_essays)
         await interaction.followup.send(
             embed=essays_embed(listing), ephemeral=True, allowed_mentions=NO_MENTIONS
         )
@@ -256,21 +258,21 @@ class LibraryCog(commands.Cog):
     @app_commands.describe(essay="The essay")
     @app_commands.autocomplete(essay=essay_autocomplete)
     async def summary_essay(self, interaction: discord.Interaction, essay: str) -> None:
-        await self._deferred_summary(interaction, self.bot.answer.engine.summary, essay)
+        await self._deferred_summary(interaction, self.bot.engine.summary, essay)
 
     @summary.command(name="topic", description="What the essays say about a topic")
     @app_commands.describe(topic="A topic, e.g. NATO or sanctions")
     async def summary_topic(
         self, interaction: discord.Interaction, topic: app_commands.Range[str, 1, 200]
     ) -> None:
-        await self._deferred_summary(interaction, self.bot.answer.engine.topic, topic)
+        await self._deferred_summary(interaction, self.bot.engine.topic, topic)
 
     @app_commands.command(name="perspectives", description="Each author's position on a question")
     @app_commands.describe(question="A question the authors may disagree on")
     async def perspectives(
         self, interaction: discord.Interaction, question: app_commands.Range[str, 1, 1000]
     ) -> None:
-        await self._deferred_summary(interaction, self.bot.answer.engine.perspectives, question)
+        await self._deferred_summary(interaction, self.bot.engine.perspectives, question)
 
     async def _deferred_summary(
         self, interaction: discord.Interaction, compute: Any, text: str

@@ -13,9 +13,9 @@ from collections.abc import Sequence
 import discord
 
 from bot.answer.engine import EssayInfo
-from bot.frontends.text import DECLINE, attribution, one_line, position
 from bot.answer.search import Excerpt
 from bot.answer.summarize import Summary
+from bot.frontends.text import DECLINE, attribution, one_line, position
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT = 2000
