@@ -23,9 +23,12 @@ ask: $(STAMP)
 test: $(STAMP)
 	$(PY) -m pytest -q
 
+# Style, types, and the architecture (import-linter contracts in pyproject.toml).
 lint: $(STAMP)
 	$(PY) -m ruff check bot tests bench bot.py
+	$(PY) -m ruff format --check bot tests bench bot.py
 	$(PY) -m mypy bot
+	$(VENV)/bin/lint-imports
 
 bench: $(STAMP)
 	$(PY) bench/run_all.py

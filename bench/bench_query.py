@@ -34,7 +34,7 @@ from bot.settings import Settings
 
 QUESTIONS = [
     json.loads(line)["question"]
-    for path in (ROOT.parent / "shared" / "eval" / "dev.jsonl", ROOT / "eval" / "extra.jsonl")
+    for path in (ROOT / "tests" / "data" / "dev.jsonl", ROOT / "eval" / "extra.jsonl")
     if path.exists()
     for line in path.read_text().splitlines()
     if line.strip()

@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
 import pytest
+from hypothesis import settings as hypothesis_settings
 
 from bot.answer.engine import Engine
 from bot.index.embed import Embedder
 from bot.settings import ROOT, Settings
+
+# Property tests: in CI every run tries the same examples (a seed fixed per test), so a
+# red build always means a real regression; failures found while exploring locally are
+# kept in the test as @example(...) so CI replays them. Local runs keep exploring.
+hypothesis_settings.register_profile("ci", derandomize=True, deadline=None, print_blob=True)
+hypothesis_settings.register_profile("dev", deadline=None)
+hypothesis_settings.load_profile("ci" if os.environ.get("CI") else "dev")
 
 SEEDS = ROOT / "seeds"
 DATA = Path(__file__).resolve().parent / "data"

@@ -15,7 +15,7 @@ import yarl
 from discord.http import Route
 
 from bot.answer.engine import Engine
-from bot.frontends.discord.bot import ExplainerBot
+from bot.frontends.discord.client import ExplainerBot
 from bot.frontends.discord.embeds import NAME_RE
 from bot.index.embed import Embedder
 from bot.settings import Settings
@@ -45,6 +45,27 @@ class Harness:
         await self.server.wait_for(lambda c: c.path.startswith(f"/interactions/{payload['id']}/"))
         return payload
 
+    async def handled(self, message: dict[str, Any], timeout: float = 30) -> bool:
+        """Dispatch a message and wait until the bot's handler for it has finished;
+        returns whether the handler answered it (a signal, not a sleep)."""
+        cog = self.bot.get_cog("AskCog")
+        assert cog is not None
+        original = cog.handle_message  # type: ignore[attr-defined]
+        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        async def spy(msg: discord.Message) -> bool:
+            result = await original(msg)
+            if str(msg.id) == message["id"] and not done.done():
+                done.set_result(result)
+            return bool(result)
+
+        cog.handle_message = spy  # type: ignore[attr-defined]
+        try:
+            await self.server.dispatch("MESSAGE_CREATE", message)
+            return await asyncio.wait_for(done, timeout)
+        finally:
+            cog.handle_message = original  # type: ignore[attr-defined]
+
     def callback(self, payload: dict[str, Any]) -> Any:
         path = f"/interactions/{payload['id']}/{payload['token']}/callback"
         return next(c for c in self.server.calls if c.path == path)
@@ -56,14 +77,13 @@ class Harness:
 
 @pytest.fixture
 async def harness(
-    library: Path, tmp_path: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+    library: Path, private_index: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> AsyncIterator[Harness]:
     settings = Settings(
-        seeds_dir=library, index_dir=tmp_path / "index", ask_cooldown_seconds=0,
+        seeds_dir=library, index_dir=private_index, ask_cooldown_seconds=0,
         discord_token="fake", discord_guild_id=GUILD_ID, max_upload_bytes=5 * 1024 * 1024,
     )  # fmt: skip
     engine = Engine(settings, embedder)
-    engine.index()
     server = FakeDiscord()
     await server.start()
     old_base, old_gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
@@ -226,9 +246,9 @@ async def test_mention_and_dm_get_replies(harness: Harness) -> None:
     dm_reply = await harness.server.wait_for(lambda c: _replies_to(c, dm))
     assert dm_reply.path.startswith("/channels/") and dm_reply.json["embeds"]
     ignored = harness.server.user_message("no mention here, just chatting")
-    await harness.server.dispatch("MESSAGE_CREATE", ignored)
-    await asyncio.sleep(0.5)
-    assert not any(_replies_to(c, ignored) for c in harness.server.calls)
+    handled = await harness.handled(ignored)
+    assert handled is False  # the handler finished without answering...
+    assert not any(_replies_to(c, ignored) for c in harness.server.calls)  # ...or sending
     assert not harness.errors
 
 
@@ -388,7 +408,7 @@ async def test_essays_summary_and_perspectives(harness: Harness) -> None:
 async def test_refused_token_is_a_one_line_error(
     library: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from bot.frontends.discord.bot import run
+    from bot.frontends.discord.client import run
 
     server = FakeDiscord()
     server.reject_token = True

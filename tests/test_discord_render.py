@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+import re
+
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.answer.engine import EssayInfo
@@ -23,6 +25,7 @@ WORDS = st.lists(
 )
 
 
+@example(words=[">>>>>>", ">>>>>>>", ">>>>>>>>", ">>>>>>>>>>", ">>>>>>,", ">"], limit=43)
 @given(words=WORDS, limit=st.integers(min_value=20, max_value=2000))
 def test_trim_never_exceeds_and_never_cuts_a_word(words: list[str], limit: int) -> None:
     text = " ".join(words)
@@ -34,8 +37,10 @@ def test_trim_never_exceeds_and_never_cuts_a_word(words: list[str], limit: int) 
     body = out[: -len(ELLIPSIS)]
     assert text.startswith(body)
     rest = text[len(body) :]
-    # the cut is at a space (a word or sentence boundary), unless one word was too long
-    assert rest[:1] in (" ", "") or " " not in text[:limit]
+    # The cut is at a space (a word or sentence boundary), where the punctuation that
+    # closed the last word kept may be dropped ("war, and" -> "war…"), unless the first
+    # word alone was too long.
+    assert re.match(r"[,;:—–-]*(?: |$)", rest) or " " not in text[:limit], rest[:20]
 
 
 def _excerpt(quote: str, title: str = "T") -> Excerpt:

@@ -115,7 +115,7 @@ class LibraryAdmin:
             raise
         self.audit.record(who, action, record.pop("target"), True, **record)
 
-    def _apply(self, write: Callable[[], None], undo: Callable[[], None]) -> IndexReport:
+    def _apply(self, write: Callable[[], object], undo: Callable[[], object]) -> IndexReport:
         """Change the library folder, then reindex; if the index does not go live, undo
         the change so folder and index agree again."""
         write()

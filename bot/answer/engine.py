@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import unicodedata
 from dataclasses import dataclass
@@ -138,6 +139,18 @@ class Engine:
 
     # --- summaries ------------------------------------------------------------------
 
+    def find_essays(self, name: str) -> list[Document]:
+        """Essays a (partial) name can mean, best kind of match first."""
+        return match_essays(self.snapshot(), name)
+
+    def resolve_essay(self, name: str) -> Document:
+        """The one essay a name means.
+
+        Raises:
+            InputError: None or several match.
+        """
+        return resolve_essay(self.snapshot(), name)
+
     def summary(self, essay: str, points: int | None = None) -> Summary:
         """The stored key sentences of one essay (id or unambiguous part of its title).
 
@@ -192,24 +205,45 @@ def _info(doc: Document, passages: int) -> EssayInfo:
     return EssayInfo(doc.doc_id, doc.title, doc.author, doc.date, doc.source, passages)
 
 
+def match_essays(snap: Snapshot, name: str) -> list[Document]:
+    """Essays a name can mean, most specific match first: the exact id, the exact
+    title, the name as whole words of an id, title or author ("Federalist No. 5" is not
+    No. 50), then as any part of them. Only the first kind that matches counts.
+
+    An empty name matches every essay (autocomplete before anything is typed).
+    """
+    needle = " ".join(name.split()).casefold()
+    docs = list(snap.docs.values())
+    if not needle:
+        return docs
+    if needle in snap.docs:
+        return [snap.docs[needle]]
+    words = re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)")
+
+    def fields(d: Document) -> list[str]:
+        return [d.doc_id, " ".join(d.title.split()).casefold(), (d.author or "").casefold()]
+
+    tiers = (
+        lambda d: fields(d)[1] == needle,
+        lambda d: any(words.search(f) for f in fields(d)),
+        lambda d: d.doc_id.startswith(needle) or any(needle in f for f in fields(d)),
+    )
+    for tier in tiers:
+        found = [d for d in docs if tier(d)]
+        if found:
+            return found
+    return []
+
+
 def resolve_essay(snap: Snapshot, name: str) -> Document:
-    """Find an essay by exact id, then by id prefix, then by a part of its title.
+    """The one essay a name means (see :func:`match_essays`).
 
     Raises:
         InputError: None or several match.
     """
-    needle = " ".join(name.split()).casefold()
-    if not needle:
+    if not name.strip():
         raise InputError("Name an essay (an id or part of its title).")
-    if needle in snap.docs:
-        return snap.docs[needle]
-    matches = [
-        d
-        for d in snap.docs.values()
-        if d.doc_id.startswith(needle)
-        or needle in d.title.casefold()
-        or (d.author and needle in d.author.casefold())
-    ]
+    matches = match_essays(snap, name)
     if len(matches) == 1:
         return matches[0]
     if not matches:

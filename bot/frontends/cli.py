@@ -11,9 +11,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bot.settings import Settings, SettingsError
+
+if TYPE_CHECKING:
+    from bot.admin.library import LibraryAdmin
+    from bot.answer.engine import Engine
 
 EXIT_USAGE = 2
 
@@ -30,13 +34,13 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
-def _engine(settings: Settings):  # type: ignore[no-untyped-def]
+def _engine(settings: Settings) -> Engine:
     from bot.answer.engine import Engine
 
     return Engine(settings)
 
 
-def _ensure_index(engine: Any) -> None:
+def _ensure_index(engine: Engine) -> None:
     """Build the index if needed, telling the user why the first run is slower."""
     from bot.index.store import current_generation
 
@@ -79,13 +83,13 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
-def _admin(settings: Settings):  # type: ignore[no-untyped-def]
+def _admin(settings: Settings) -> LibraryAdmin:
     from bot.admin.library import LibraryAdmin
 
     return LibraryAdmin(_engine(settings))
 
 
-def _meta(args: argparse.Namespace) -> dict[str, str | None]:
+def _meta(args: argparse.Namespace) -> dict[str, Any]:
     return {k: getattr(args, k, None) for k in ("title", "author", "date", "source", "url")}
 
 
@@ -164,7 +168,7 @@ def _print_summary(summary: Any, as_json: bool) -> int:
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.frontends.discord.bot import run
+    from bot.frontends.discord.client import run
 
     return run(settings)
 
@@ -196,65 +200,15 @@ def cmd_essays(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _hit(phrases: list[str], quotes: list[str]) -> bool:
-    norm = [" ".join(q.split()).casefold() for q in quotes]
-    return any(" ".join(p.split()).casefold() in q for p in phrases for q in norm)
-
-
-def evaluate(engine: Any, items: list[dict[str, Any]], k: int = 3) -> dict[str, Any]:
-    """Score the engine on eval items (the shape of ../shared/eval/dev.jsonl)."""
-    hits1 = hits3 = 0
-    rr = 0.0
-    verbatim = total_quotes = 0
-    declines_right = 0
-    in_scope = 0
-    rows = []
-    for item in items:
-        ans = engine.ask(item["question"], k=max(k, 3))
-        snap = engine.snapshot()
-        quotes = [e.quote for e in ans.excerpts]
-        for e in ans.excerpts:
-            total_quotes += 1
-            verbatim += snap.docs[e.doc_id].text[e.start : e.end] == e.quote
-        should_abstain = bool(item.get("abstain"))
-        declines_right += ans.abstained == should_abstain
-        rank = None
-        if not should_abstain:
-            in_scope += 1
-            role = item.get("role")
-            for i, e in enumerate(ans.excerpts):
-                if _hit(item["must_quote"], [e.quote]) and (role is None or e.role == role):
-                    rank = i + 1
-                    break
-            hits1 += rank == 1
-            hits3 += rank is not None and rank <= 3
-            rr += 1.0 / rank if rank else 0.0
-        rows.append(
-            {
-                "id": item.get("id"),
-                "abstained": ans.abstained,
-                "rank": rank,
-                "best_similarity": ans.best_similarity,
-                "top": quotes[:1],
-            }
-        )
-    n = max(in_scope, 1)
-    return {
-        "questions": len(items),
-        "hit@1": hits1 / n,
-        "hit@3": hits3 / n,
-        "mrr": rr / n,
-        "verbatim": verbatim / total_quotes if total_quotes else 1.0,
-        "decline_accuracy": declines_right / max(len(items), 1),
-        "rows": rows,
-    }
-
-
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.frontends.evaluate import evaluate, read_questions, summary_line
+
     try:
-        items = [json.loads(ln) for ln in Path(args.file).read_text().splitlines() if ln.strip()]
+        items = read_questions(Path(args.file))
     except (OSError, ValueError) as exc:
         raise CliError(f"cannot read {args.file}: {exc}", EXIT_USAGE) from exc
+    if args.library:
+        settings = _library_settings(settings, Path(args.library), args.index)
     engine = _engine(settings)
     _ensure_index(engine)
     result = evaluate(engine, items)
@@ -264,11 +218,24 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     for row in result["rows"]:
         state = "declined" if row["abstained"] else f"rank {row['rank']}"
         print(f"{row['id']}: {state} (best similarity {row['best_similarity']:.3f})")
-    print(
-        f"hit@1 {result['hit@1']:.1%}  hit@3 {result['hit@3']:.1%}  MRR {result['mrr']:.3f}  "
-        f"verbatim {result['verbatim']:.1%}  decline accuracy {result['decline_accuracy']:.1%}"
-    )
+    print(summary_line(result))
     return 0
+
+
+def _library_settings(settings: Settings, library: Path, index: str | None) -> Settings:
+    """Settings for another library folder, with an index of its own (by default under
+    INDEX_DIR/libraries/, so the main index is never touched)."""
+    import hashlib
+
+    if not library.is_dir():
+        raise CliError(f"no such library folder: {library}", EXIT_USAGE)
+    folder = library.resolve()
+    if index:
+        index_dir = Path(index).resolve()
+    else:
+        digest = hashlib.sha256(str(folder).encode()).hexdigest()[:8]
+        index_dir = settings.index_dir / "libraries" / f"{folder.name}-{digest}"
+    return settings.with_(seeds_dir=folder, index_dir=index_dir)
 
 
 def _meta_options(parser: argparse.ArgumentParser) -> None:
@@ -307,7 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     run = sub.add_parser("run", help="run the Discord bot (DISCORD_TOKEN from .env)")
     run.set_defaults(func=cmd_run)
+    _reading_commands(sub)
+    _admin_commands(sub)
 
+    ev = sub.add_parser("eval", help="score answers on a JSONL file of questions")
+    ev.add_argument("file", help="JSONL: question, must_quote, and abstain or role, doc, author")
+    ev.add_argument("--library", metavar="DIR", help="score on this library folder instead")
+    ev.add_argument("--index", metavar="DIR", help="its index folder (default: under INDEX_DIR)")
+    ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.set_defaults(func=cmd_eval)
+    return parser
+
+
+def _reading_commands(sub: Any) -> None:
     summ = sub.add_parser("summary", help="key sentences of an essay, or of a topic")
     summ.add_argument("essay", nargs="?", help="an essay id or an unambiguous part of its title")
     summ.add_argument("--topic", help="summarise what the essays say about this instead")
@@ -320,6 +299,8 @@ def build_parser() -> argparse.ArgumentParser:
     persp.add_argument("--json", action="store_true", help="print JSON")
     persp.set_defaults(func=cmd_perspectives)
 
+
+def _admin_commands(sub: Any) -> None:
     add = sub.add_parser("add", help="add an essay file (.md .txt .html .pdf) or a folder")
     add.add_argument("file", help="a file, or a folder of files")
     _meta_options(add)
@@ -328,13 +309,6 @@ def build_parser() -> argparse.ArgumentParser:
     remove = sub.add_parser("remove", help="remove an essay (a copy is kept)")
     remove.add_argument("id", help="the essay's id (see `essays`)")
     remove.set_defaults(func=cmd_remove)
-
-    ev = sub.add_parser("eval", help="score retrieval on a JSONL file of questions")
-    ev.add_argument("file", help="JSONL: question, must_quote, abstain, role")
-    ev.add_argument("--json", action="store_true", help="print JSON")
-    ev.set_defaults(func=cmd_eval)
-
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -24,14 +24,16 @@ EMBED_DESCRIPTION = 4096
 FIELD_NAME = 256
 FIELD_VALUE = 1024
 FOOTER = 2048
-AUTHOR_NAME = 256
 FIELDS_PER_EMBED = 25
 EMBED_TOTAL = 6000
 EMBEDS_PER_MESSAGE = 10
 AUTOCOMPLETE_CHOICES = 25
 CHOICE_NAME = 100
 NAME_RE = re.compile(r"^[-_\w]{1,32}$")
-DESCRIPTION_MAX = 100
+#: The longest question and topic the slash commands accept (Discord allows 6,000; the
+#: engine refuses questions over MAX_QUESTION_CHARS, 1,000 by default, in any case).
+MAX_QUESTION = 1000
+MAX_TOPIC = 200
 #: The longest quote shown in one embed before trimming (keeps 5 excerpts under 6,000).
 QUOTE_CHARS = 900
 ELLIPSIS = "…"
@@ -70,12 +72,12 @@ def _quote_block(text: str, limit: int) -> str:
 
 
 def excerpt_embed(
-    ex: Excerpt, index: int | None = None, budget: int = EMBED_TOTAL
+    ex: Excerpt, index: int | None = None, budget: int = EMBED_TOTAL, heading: str = ""
 ) -> discord.Embed:
     """One excerpt: the verbatim quote, the essay as title (linked when known), the
     attribution as footer, all within `budget` characters (and every per-field limit)."""
     budget = max(300, budget)
-    prefix = f"{index}. " if index is not None else ""
+    prefix = heading + (f"{index}. " if index is not None else "")
     title = prefix + trim(ex.title, min(EMBED_TITLE, budget // 5) - len(prefix))
     footer = trim(f"— {attribution(ex)}, {position(ex)}", min(FOOTER, budget // 3))
     room = min(QUOTE_CHARS, EMBED_DESCRIPTION, budget - len(title) - len(footer)) - 2
@@ -89,18 +91,21 @@ def excerpt_embed(
     return embed
 
 
-def embeds_size(embeds: Sequence[discord.Embed]) -> int:
-    """Characters Discord counts against the 6,000 total."""
-    return sum(len(e) for e in embeds)
+def excerpt_embeds(
+    excerpts: Sequence[Excerpt], start: int = 1, heading: str = ""
+) -> list[discord.Embed]:
+    """Embeds for a page of excerpts that together fit one Discord message.
 
-
-def excerpt_embeds(excerpts: Sequence[Excerpt], start: int = 1) -> list[discord.Embed]:
-    """Embeds for a page of excerpts that together fit one Discord message."""
+    Args:
+        excerpts: The page's excerpts (at most ten are shown).
+        start: The number of the first one.
+        heading: Put before each title ("Context · ").
+    """
     excerpts = list(excerpts)[:EMBEDS_PER_MESSAGE]
     if not excerpts:
         return []
     budget = EMBED_TOTAL // len(excerpts) - 10
-    return [excerpt_embed(ex, start + i, budget) for i, ex in enumerate(excerpts)]
+    return [excerpt_embed(ex, start + i, budget, heading) for i, ex in enumerate(excerpts)]
 
 
 def decline_embed(question: str) -> discord.Embed:

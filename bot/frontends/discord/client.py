@@ -1,0 +1,135 @@
+"""The Discord bot: engine and settings passed in, cogs loaded in ``setup_hook``, one
+error handler for every command.
+
+Nothing here decides what to answer (:mod:`bot.answer.engine` and
+:mod:`bot.admin.library` do). CPU work runs in threads (``asyncio.to_thread``) so the
+gateway heartbeat never stalls, and nothing the bot sends can ping anyone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+import time
+from typing import Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.admin.library import LibraryAdmin, RejectedError
+from bot.answer.engine import Engine, InputError
+from bot.frontends.discord.cogs import EXTENSIONS
+from bot.frontends.discord.embeds import NO_MENTIONS, plain
+from bot.frontends.discord.interactions import Interaction, NotAdmin, respond
+from bot.ingest.documents import DocumentError
+from bot.settings import Settings
+
+log = logging.getLogger("bot.discord")
+
+
+def error_message(error: app_commands.AppCommandError) -> tuple[str, bool]:
+    """A user-facing message for an error, and whether it is unexpected (to log)."""
+    original = getattr(error, "original", None) or error.__cause__ or error
+    if isinstance(error, app_commands.CommandOnCooldown):
+        return f"Slow down a little: try again in {error.retry_after:.0f} s.", False
+    if isinstance(error, NotAdmin):
+        return str(error), False
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "That command works in a server, not in DMs.", False
+    if isinstance(error, app_commands.CheckFailure):
+        return "You can't use that command here.", False
+    if isinstance(original, InputError | RejectedError | DocumentError):
+        return str(original), False
+    if isinstance(original, discord.HTTPException) and original.status == 413:
+        return "That file is too large.", False
+    return "Something went wrong; it has been logged. Please try again later.", True
+
+
+class ExplainerTree(app_commands.CommandTree["ExplainerBot"]):
+    """One error handler for every command: an ephemeral reply, never a silent failure."""
+
+    async def on_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
+        message, unexpected = error_message(error)
+        if unexpected:
+            log.error("command %r failed", getattr(interaction.command, "name", None),
+                      exc_info=error)  # fmt: skip
+        try:
+            await respond(interaction, content=plain(message))
+        except discord.HTTPException:
+            log.exception("could not report an error to the user")
+
+
+class ExplainerBot(commands.Bot):
+    """The bot: holds the engine, the admin actions and the settings.
+
+    Args:
+        engine: The engine that answers (shared with nothing else in the process).
+        settings: The settings.
+        **options: Passed to :class:`discord.ext.commands.Bot`.
+    """
+
+    def __init__(self, engine: Engine, settings: Settings, **options: Any) -> None:
+        intents = discord.Intents.default()  # mentions and DMs carry their text
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=ExplainerTree,
+            allowed_mentions=NO_MENTIONS,
+            help_command=None,
+            **options,
+        )
+        self.engine = engine
+        self.settings = settings
+        self.admin = LibraryAdmin(engine)
+
+    async def setup_hook(self) -> None:
+        started = time.perf_counter()
+        await asyncio.to_thread(self.engine.warm_up)
+        log.info("model and index loaded in %.1f s", time.perf_counter() - started)
+        for extension in EXTENSIONS:
+            await self.load_extension(extension)
+        if self.settings.discord_guild_id:
+            guild = discord.Object(id=self.settings.discord_guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to guild %s", len(synced), guild.id)
+        else:
+            synced = await self.tree.sync()
+            log.info("synced %d global commands", len(synced))
+
+    async def on_message(self, message: discord.Message, /) -> None:
+        """No prefix commands: questions in messages are handled by the ask cog."""
+
+    async def on_ready(self) -> None:
+        log.info("ready as %s in %d guilds", self.user, len(self.guilds))
+
+
+def run(settings: Settings) -> int:
+    """Run the bot until interrupted; returns an exit code (2 for a token problem)."""
+    token = settings.discord_token
+    if not token:
+        print(
+            "error: DISCORD_TOKEN is not set (put it in .env; see README, Discord setup)",
+            file=sys.stderr,
+        )
+        return 2
+    discord.utils.setup_logging(level=logging.INFO)
+    bot = ExplainerBot(Engine(settings), settings)
+
+    async def main() -> None:
+        async with bot:
+            await bot.start(token)
+
+    try:
+        asyncio.run(main())
+    except discord.LoginFailure:
+        print(
+            "error: Discord refused the token (DISCORD_TOKEN); reset it in the portal",
+            file=sys.stderr,
+        )
+        return 2
+    except KeyboardInterrupt:
+        return 0
+    return 0

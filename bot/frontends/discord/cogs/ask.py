@@ -1,0 +1,178 @@
+"""Questions: /ask (with paging and context buttons), a mention in a channel, or a DM."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+from discord import app_commands
+from discord.ext import commands
+
+from bot.answer.engine import Engine, InputError
+from bot.answer.search import Answer, Excerpt
+from bot.frontends.discord.embeds import (
+    MAX_QUESTION,
+    NO_MENTIONS,
+    decline_embed,
+    excerpt_embeds,
+    plain,
+)
+from bot.frontends.discord.interactions import Essay, Interaction, ask_cooldown, respond
+
+if TYPE_CHECKING:
+    from bot.frontends.discord.client import ExplainerBot
+
+log = logging.getLogger("bot.discord")
+
+PAGE = 3
+MAX_EXCERPTS = 12
+VIEW_TIMEOUT = 600.0
+HELLO = "Ask me a question about the essays, e.g. “Why can't Putin afford a peace deal?”"
+
+
+class AnswerView(discord.ui.View):
+    """Buttons under an answer: the next page of excerpts, and each excerpt's context.
+
+    Only the person who asked can press them; they are disabled when the view expires.
+    """
+
+    def __init__(self, engine: Engine, answer: Answer, owner_id: int, page: int = 0) -> None:
+        super().__init__(timeout=VIEW_TIMEOUT)
+        self.engine = engine
+        self.answer = answer
+        self.owner_id = owner_id
+        self.page = page
+        self.message: discord.Message | discord.WebhookMessage | None = None
+        self.more.disabled = (page + 1) * PAGE >= len(answer.excerpts)
+
+    def shown(self) -> list[Excerpt]:
+        """The excerpts on the current page."""
+        return list(self.answer.excerpts[self.page * PAGE : (self.page + 1) * PAGE])
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        if interaction.user.id != self.owner_id:
+            await respond(
+                interaction,
+                content="These buttons belong to the person who asked; use /ask yourself.",
+            )
+            return False
+        return True
+
+    @discord.ui.button(label="More excerpts", style=discord.ButtonStyle.primary)
+    async def more(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+        self.page += 1
+        button.disabled = (self.page + 1) * PAGE >= len(self.answer.excerpts)
+        embeds = excerpt_embeds(self.shown(), start=self.page * PAGE + 1)
+        await interaction.response.edit_message(
+            embeds=embeds, view=self, allowed_mentions=NO_MENTIONS
+        )
+
+    @discord.ui.button(label="Show context", style=discord.ButtonStyle.secondary)
+    async def context(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        wider = [await asyncio.to_thread(self.engine.context, ex, 3, 3) for ex in self.shown()]
+        embeds = excerpt_embeds(wider, start=self.page * PAGE + 1, heading="Context · ")
+        await respond(interaction, embeds=embeds)
+
+    async def on_error(  # type: ignore[override]
+        self, interaction: Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        log.error("button %r failed", getattr(item, "label", item), exc_info=error)
+        await respond(
+            interaction, content="Something went wrong; it has been logged. Please try again."
+        )
+
+    async def on_timeout(self) -> None:
+        for item in self.children:
+            if isinstance(item, discord.ui.Button):
+                item.disabled = True
+        if self.message is not None:
+            try:
+                await self.message.edit(view=self)
+            except discord.HTTPException:
+                log.debug("could not disable expired buttons", exc_info=True)
+
+
+class AskCog(commands.Cog):
+    """Questions: /ask, a mention in a channel, or a DM."""
+
+    def __init__(self, bot: ExplainerBot) -> None:
+        self.bot = bot
+
+    async def _answer(self, question: str, essay: str | None = None) -> Answer:
+        return await asyncio.to_thread(self.bot.engine.ask, question, MAX_EXCERPTS, essay)
+
+    @app_commands.command(name="ask", description="Answer a question with quotes from the essays")
+    @app_commands.describe(
+        question="What you want to know",
+        essay="Only search this essay",
+        public="Show the answer to the channel (default: only you)",
+    )
+    @app_commands.checks.dynamic_cooldown(ask_cooldown, key=lambda i: i.user.id)
+    async def ask(
+        self,
+        interaction: Interaction,
+        question: app_commands.Range[str, 1, MAX_QUESTION],
+        essay: Essay | None = None,
+        public: bool = False,
+    ) -> None:
+        await interaction.response.defer(ephemeral=not public, thinking=True)
+        answer = await self._answer(question, essay.doc_id if essay else None)
+        if answer.abstained:
+            await respond(interaction, ephemeral=not public, embed=decline_embed(question))
+            return
+        view = AnswerView(self.bot.engine, answer, interaction.user.id)
+        view.message = await interaction.followup.send(
+            embeds=excerpt_embeds(view.shown()),
+            view=view,
+            ephemeral=not public,
+            allowed_mentions=NO_MENTIONS,
+            wait=True,
+        )
+
+    @commands.Cog.listener()
+    async def on_message(self, message: discord.Message) -> None:
+        await self.handle_message(message)
+
+    async def handle_message(self, message: discord.Message) -> bool:
+        """Answer a message that mentions the bot, or a DM, with a reply.
+
+        Returns:
+            Whether the message was addressed to the bot (and so answered).
+        """
+        me = self.bot.user
+        if message.author.bot or me is None:
+            return False
+        if message.guild is not None and me not in message.mentions:
+            return False
+        question = re.sub(rf"<@!?{me.id}>", " ", message.content).strip()
+        if not question:
+            await message.reply(HELLO, allowed_mentions=NO_MENTIONS)
+            return True
+        try:
+            async with message.channel.typing():
+                answer = await self._answer(question)
+        except InputError as exc:
+            await message.reply(plain(str(exc)), allowed_mentions=NO_MENTIONS)
+            return True
+        except Exception:
+            log.exception("answering a message failed")
+            await message.reply(
+                "Something went wrong while answering; it has been logged.",
+                allowed_mentions=NO_MENTIONS,
+            )
+            return True
+        if answer.abstained:
+            await message.reply(embed=decline_embed(question), allowed_mentions=NO_MENTIONS)
+        else:
+            embeds = excerpt_embeds(answer.excerpts[:PAGE])
+            await message.reply(embeds=embeds, allowed_mentions=NO_MENTIONS)
+        return True
+
+
+async def setup(bot: ExplainerBot) -> None:
+    """Extension entry point."""
+    await bot.add_cog(AskCog(bot))

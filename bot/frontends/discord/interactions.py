@@ -1,0 +1,93 @@
+"""What every command shares: one way to reply, the essay parameter, the admin check.
+
+Typed against :class:`~bot.frontends.discord.client.ExplainerBot`, so a command reads
+``interaction.client.engine`` with no casts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+import discord
+from discord import app_commands
+
+from bot.frontends.discord.embeds import AUTOCOMPLETE_CHOICES, CHOICE_NAME, NO_MENTIONS, trim
+from bot.ingest.documents import Document
+
+if TYPE_CHECKING:
+    from bot.frontends.discord.client import ExplainerBot
+
+    Interaction: TypeAlias = discord.Interaction[ExplainerBot]
+else:
+    Interaction: TypeAlias = discord.Interaction
+
+
+class NotAdmin(app_commands.CheckFailure):
+    """The user may not administer the library."""
+
+
+async def respond(interaction: Interaction, ephemeral: bool = True, **message: Any) -> None:
+    """Reply to an interaction: the initial response if none was sent yet, else a
+    follow-up (after a defer, Discord makes the first follow-up the original response).
+
+    Args:
+        interaction: The interaction.
+        ephemeral: Only the user sees it (ignored by Discord after a public defer).
+        **message: content, embed(s), view, ... as for ``send_message``.
+    """
+    message.setdefault("allowed_mentions", NO_MENTIONS)
+    if interaction.response.is_done():
+        await interaction.followup.send(ephemeral=ephemeral, **message)
+    else:
+        await interaction.response.send_message(ephemeral=ephemeral, **message)
+
+
+def user_label(user: discord.abc.User) -> str:
+    """A user as the logs and the audit log name them: name and id."""
+    return f"{user} ({user.id})"
+
+
+def is_admin(interaction: Interaction) -> bool:
+    """Manage Server in this guild, or the role named by ADMIN_ROLE.
+
+    Raises:
+        NotAdmin: Otherwise.
+    """
+    settings = interaction.client.settings
+    perms = interaction.permissions
+    if perms.manage_guild or perms.administrator:
+        return True
+    roles = getattr(interaction.user, "roles", [])
+    if settings.admin_role and any(r.name == settings.admin_role for r in roles):
+        return True
+    raise NotAdmin("Only server admins (Manage Server) can change the library.")
+
+
+def ask_cooldown(interaction: Interaction) -> app_commands.Cooldown | None:
+    """One `/ask` per user every ASK_COOLDOWN_SECONDS."""
+    per = interaction.client.settings.ask_cooldown_seconds
+    return app_commands.Cooldown(1, per) if per > 0 else None
+
+
+class EssayTransformer(app_commands.Transformer):
+    """An essay parameter: autocomplete offers the essays a typed name can mean, and the
+    value is resolved by the engine's own resolver (an id, a title, or part of one)."""
+
+    async def autocomplete(  # type: ignore[override]
+        self, interaction: Interaction, value: str
+    ) -> list[app_commands.Choice[str]]:
+        docs = await asyncio.to_thread(interaction.client.engine.find_essays, value)
+        return [
+            app_commands.Choice(
+                name=trim(f"{d.title} — {d.author or 'unknown'}", CHOICE_NAME),
+                value=d.doc_id[:CHOICE_NAME],
+            )
+            for d in docs[:AUTOCOMPLETE_CHOICES]
+        ]
+
+    async def transform(self, interaction: Interaction, value: str) -> Document:  # type: ignore[override]
+        return await asyncio.to_thread(interaction.client.engine.resolve_essay, value)
+
+
+Essay: TypeAlias = app_commands.Transform[Document, EssayTransformer]

@@ -1,0 +1,181 @@
+"""Scoring a question set against the engine: `python bot.py eval FILE.jsonl [--library DIR]`.
+
+A question set is JSON lines, in either shape used in this project::
+
+    {"id": "d01", "question": "...", "must_quote": ["afford to end the war"]}
+    {"id": "d11", "question": "...", "must_quote": [], "abstain": true}
+    {"id": "p04", "question": "...", "doc": "paine-crisis-01", "must_quote": ["..."],
+     "author": "Paine", "role": "essay"}
+    {"id": "o03", "question": "...", "must_quote": [], "role": "out_of_scope"}
+
+A question is a hit at rank k when one of its ``must_quote`` phrases lies inside the k-th
+quote (whitespace folded, case ignored, curly quotes read as straight). ``doc`` (``a|b``
+for either) and ``author`` are optional: they add the right-essay and attribution rates.
+Verbatim is checked against the essay files on disk, not the index.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bot.answer.engine import Engine
+from bot.answer.search import Excerpt
+
+_STRAIGHT = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
+
+
+def normalise(text: str) -> str:
+    """Whitespace folded, case ignored, curly quotes straight: how phrases are matched."""
+    return " ".join(text.translate(_STRAIGHT).split()).casefold()
+
+
+def read_questions(path: Path) -> list[dict[str, Any]]:
+    """The question set in a JSON-lines file.
+
+    Raises:
+        OSError, ValueError: The file cannot be read, or a line is not a JSON object.
+    """
+    items = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
+    if not all(isinstance(i, dict) and "question" in i for i in items):
+        raise ValueError("every line must be a JSON object with a 'question'")
+    return items
+
+
+def out_of_scope(item: dict[str, Any]) -> bool:
+    """The question must be declined."""
+    return bool(item.get("abstain")) or item.get("role") == "out_of_scope"
+
+
+def rank_of(item: dict[str, Any], excerpts: tuple[Excerpt, ...]) -> int | None:
+    """The 1-based rank of the first quote that holds a must-quote phrase (and, when the
+    item names a comment or essay role, has it)."""
+    phrases = [normalise(p) for p in item.get("must_quote", [])]
+    role = item.get("role")
+    for i, ex in enumerate(excerpts):
+        if role in ("essay", "comment") and ex.role != role:
+            continue
+        if any(p in normalise(ex.quote) for p in phrases):
+            return i + 1
+    return None
+
+
+def on_disk(ex: Excerpt, engine: Engine, files: dict[str, str]) -> bool:
+    """The quote stands, whitespace aside, in its essay's file as it is on disk."""
+    path = engine.snapshot().docs[ex.doc_id].path
+    if path not in files:
+        try:
+            files[path] = " ".join(Path(path).read_text(encoding="utf-8").split())
+        except (OSError, UnicodeDecodeError):
+            files[path] = ""
+    return " ".join(ex.quote.split()) in files[path]
+
+
+@dataclass
+class Tally:
+    """Counts over a question set; :meth:`result` turns them into rates."""
+
+    questions: int = 0
+    in_scope: int = 0
+    hits1: int = 0
+    hits3: int = 0
+    reciprocal: float = 0.0
+    with_doc: int = 0
+    essay3: int = 0
+    false_declines: int = 0
+    off_topic: int = 0
+    declined_off_topic: int = 0
+    quotes: int = 0
+    verbatim: int = 0
+    attributed: int = 0
+    attribution_checked: int = 0
+    lengths: list[int] = field(default_factory=list)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+
+    def result(self) -> dict[str, Any]:
+        """The figures of the contract (rates in 0..1, lengths in characters)."""
+        n = max(self.in_scope, 1)
+        return {
+            "questions": self.questions,
+            "in_scope": self.in_scope,
+            "hit@1": self.hits1 / n,
+            "hit@3": self.hits3 / n,
+            "mrr": self.reciprocal / n,
+            "essay@3": self.essay3 / self.with_doc if self.with_doc else None,
+            "false_declines": self.false_declines,
+            "off_topic": self.off_topic,
+            "declines": self.declined_off_topic,
+            "decline_accuracy": (self.in_scope - self.false_declines + self.declined_off_topic)
+            / max(self.questions, 1),
+            "verbatim": self.verbatim / self.quotes if self.quotes else 1.0,
+            "attribution": (
+                self.attributed / self.attribution_checked if self.attribution_checked else None
+            ),
+            "quote_median": statistics.median(self.lengths) if self.lengths else 0,
+            "quote_max": max(self.lengths, default=0),
+            "rows": self.rows,
+        }
+
+
+def _score(
+    tally: Tally, item: dict[str, Any], excerpts: tuple[Excerpt, ...], declined: bool
+) -> int | None:
+    """Count one in-scope question; returns the hit's rank."""
+    tally.in_scope += 1
+    tally.false_declines += declined
+    rank = rank_of(item, excerpts[:3])
+    tally.hits1 += rank == 1
+    tally.hits3 += rank is not None
+    tally.reciprocal += 1.0 / rank if rank else 0.0
+    if item.get("doc"):
+        tally.with_doc += 1
+        tally.essay3 += any(ex.doc_id in item["doc"].split("|") for ex in excerpts[:3])
+    if rank is not None and item.get("author"):
+        tally.attribution_checked += 1
+        names = [a.casefold() for a in item["author"].split("|")]
+        tally.attributed += any(a in excerpts[rank - 1].author.casefold() for a in names)
+    return rank
+
+
+def evaluate(engine: Engine, items: list[dict[str, Any]], k: int = 3) -> dict[str, Any]:
+    """Score the engine on a question set (see the module docstring for the shapes)."""
+    tally = Tally()
+    files: dict[str, str] = {}
+    for item in items:
+        ans = engine.ask(item["question"], k=max(k, 3))
+        tally.questions += 1
+        for ex in ans.excerpts[:k]:
+            tally.quotes += 1
+            tally.verbatim += on_disk(ex, engine, files)
+            tally.lengths.append(len(" ".join(ex.quote.split())))
+        rank = None
+        if out_of_scope(item):
+            tally.off_topic += 1
+            tally.declined_off_topic += ans.abstained
+        else:
+            rank = _score(tally, item, ans.excerpts, ans.abstained)
+        tally.rows.append({
+            "id": item.get("id"), "abstained": ans.abstained, "rank": rank,
+            "best_similarity": ans.best_similarity,
+            "top": [ex.quote for ex in ans.excerpts[:1]],
+        })  # fmt: skip
+    return tally.result()
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """The figures in one line, quote length beside the hit rates."""
+
+    def pct(value: float | None) -> str:
+        return "—" if value is None else f"{value:.1%}"
+
+    return (
+        f"hit@1 {pct(result['hit@1'])}  hit@3 {pct(result['hit@3'])}  MRR {result['mrr']:.3f}  "
+        f"essay@3 {pct(result['essay@3'])}  false declines {result['false_declines']}  "
+        f"declines {result['declines']}/{result['off_topic']}  "
+        f"verbatim {pct(result['verbatim'])}  attribution {pct(result['attribution'])}  "
+        f"quote median {result['quote_median']:.0f} / max {result['quote_max']} chars  "
+        f"decline accuracy {pct(result['decline_accuracy'])}"
+    )
