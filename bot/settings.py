@@ -70,7 +70,7 @@ class Settings:
     seeds_dir: Path = ROOT / "seeds"
     index_dir: Path = ROOT / "index"
     model: str = ""
-    abstain_threshold: float = 0.45
+    abstain_threshold: float = 0.40
     top_k: int = 3
     max_question_chars: int = 1000
     max_upload_bytes: int = 5 * 1024 * 1024

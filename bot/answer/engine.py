@@ -133,6 +133,10 @@ class Engine:
         qvec = self.embedder.embed_query(q)
         return answer(snap, qvec, q, k=k, threshold=self.settings.abstain_threshold, doc_id=doc_id)
 
+    def essay_path(self, doc_id: str) -> str:
+        """The file an indexed essay was read from."""
+        return self.snapshot().docs[doc_id].path
+
     def context(self, excerpt: Excerpt, before: int = 2, after: int = 2) -> Excerpt:
         """The excerpt with the sentences around it."""
         return context(self.snapshot(), excerpt, before, after)

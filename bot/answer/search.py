@@ -8,29 +8,27 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
 
+from bot.answer.retrieve import WEIGHTS, Weights, retrieve
 from bot.index.lexical import tokenize
 from bot.index.store import Snapshot
 from bot.ingest.documents import COMMENT, Document
 
-RRF_K = 60
-CANDIDATES = 50  # from each retriever
 RERANK = 20  # fused passages examined for quotes
 MAX_QUOTE_SENTENCES = 3
 SHORT_SENTENCE_WORDS = 9
 NEAR_DUPLICATE = 0.6  # token Jaccard above which two quotes say the same thing
-LEXICAL_WEIGHT = 0.2  # weight of query-term coverage in a quote's score
-WINDOW_COST = 0.01  # a quote's score given up per sentence beyond the first
-PASSAGE_WEIGHT = 0.35  # weight of the passage's similarity in an excerpt's score
 DIVERSITY = 0.04  # score given up per excerpt already taken from the same essay
 UNANSWERED_QUESTION = 0.1  # score given up by a quote made only of questions
 UNKNOWN_COMMENTER = "reader comment"
+#: An excerpt is shown when its passage or best sentence is at least this much less similar
+#: than the decline threshold: the threshold decides whether the library covers the
+#: question at all; an answering sentence in older prose often scores well below it.
+EXCERPT_MARGIN = 0.15
 
 
 @dataclass(frozen=True)
@@ -107,71 +105,27 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
-@lru_cache(maxsize=1)
-def _lexical_pool() -> ThreadPoolExecutor:
-    """Threads BM25 runs on while FAISS scans (made on the first question)."""
-    return ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
-
-
-def _fuse(rankings: list[list[int]]) -> dict[int, float]:
-    fused: dict[int, float] = {}
-    for ranking in rankings:
-        for rank, pid in enumerate(ranking):
-            fused[pid] = fused.get(pid, 0.0) + 1.0 / (RRF_K + rank + 1)
-    return fused
-
-
-def _doc_range(snap: Snapshot, doc_id: str) -> tuple[int, int]:
-    rows = [i for i, p in enumerate(snap.passages) if p.doc_id == doc_id]
-    return (rows[0], rows[-1] + 1) if rows else (0, 0)
-
-
-def retrieve(
-    snap: Snapshot, qvec: np.ndarray, q_tokens: list[str], doc_id: str | None = None
-) -> tuple[list[int], dict[int, float]]:
-    """Fuse dense and BM25 rankings of passages.
-
-    Returns:
-        Fused passage rows, best first, and the dense cosine of each row FAISS returned.
-    """
-    n = len(snap.passages)
-    if n == 0:
-        return [], {}
-    k = min(CANDIDATES, n)
-    if doc_id is None:
-        # Both searches release the GIL: BM25 runs on the other core while FAISS scans
-        # (100,000 passages: p95 of the two 18 ms one after the other, 12 ms side by side).
-        lex_job = _lexical_pool().submit(snap.lexical.search, q_tokens, k)
-        sims, ids = snap.dense.search(qvec.reshape(1, -1).astype(np.float32), k)
-        lexical = [int(i) for i in lex_job.result()[0]]
-    else:
-        import faiss
-
-        lo, hi = _doc_range(snap, doc_id)
-        if hi <= lo:
-            return [], {}
-        params = faiss.SearchParameters(sel=faiss.IDSelectorRange(lo, hi))  # type: ignore[call-arg]
-        sims, ids = snap.dense.search(
-            qvec.reshape(1, -1).astype(np.float32), min(k, hi - lo), params=params
-        )
-        lexical = []
-        if q_tokens:
-            scores = np.asarray(snap.lexical.retriever.get_scores(q_tokens))[lo:hi]
-            order = np.argsort(-scores)[:k]
-            lexical = [lo + int(i) for i in order if scores[i] > 0]
-    dense = [int(i) for i in ids[0] if i >= 0]
-    cosine = {int(i): float(s) for i, s in zip(ids[0], sims[0], strict=True) if i >= 0}
-    fused = _fuse([dense, lexical])
-    return sorted(fused, key=lambda pid: -fused[pid]), cosine
-
-
 def _scan_windows(
-    sims: list[float], toks: list[frozenset[str]], para: list[int], q_tokens: set[str]
+    sims: np.ndarray,
+    gram: np.ndarray,
+    toks: list[frozenset[str]],
+    para: list[int],
+    q_tokens: set[str],
+    weights: Weights,
 ) -> tuple[float, int, int]:
     """The best run of one to three consecutive sentences of one paragraph.
 
-    A run scores its best sentence's cosine, plus credit for the share of the question's
-    terms it contains, less a small cost per extra sentence.
+    A run scores its best sentence's cosine, the cosine of its sentences taken together
+    (their mean vector), the share of the question's terms it contains, less a cost per
+    sentence beyond the first (weights in :class:`~bot.answer.retrieve.Weights`).
+
+    Args:
+        sims: Each sentence's cosine with the question.
+        gram: The sentences' vectors' dot products with each other.
+        toks: Each sentence's BM25 terms.
+        para: Each sentence's paragraph.
+        q_tokens: The question's BM25 terms.
+        weights: How the parts weigh.
 
     Returns:
         The run's score and its first and last positions in the passage.
@@ -179,17 +133,21 @@ def _scan_windows(
     best = (-np.inf, 0, 0)
     for lo in range(len(sims)):
         covered: set[str] = set()
-        top = -1.0
         for hi in range(lo, min(len(sims), lo + MAX_QUOTE_SENTENCES)):
             if para[hi] != para[lo]:
                 break
-            top = max(top, sims[hi])
-            score = top - WINDOW_COST * (hi - lo)
-            if q_tokens:
-                covered |= toks[hi] & q_tokens
-                score += LEXICAL_WEIGHT * len(covered) / len(q_tokens)
+            covered |= toks[hi] & q_tokens
+            together = sims[lo : hi + 1].sum() / np.sqrt(
+                max(gram[lo : hi + 1, lo : hi + 1].sum(), 1e-9)
+            )
+            score = (
+                weights.top * sims[lo : hi + 1].max()
+                + weights.together * together
+                + weights.coverage * len(covered) / max(len(q_tokens), 1)
+                - weights.extra_sentence * (hi - lo)
+            )
             if score > best[0]:
-                best = (score, lo, hi)
+                best = (float(score), lo, hi)
     return best
 
 
@@ -223,7 +181,7 @@ def _complete_window(texts: list[str], para: list[int], lo: int, hi: int) -> tup
 
 
 def _best_window(
-    snap: Snapshot, pid: int, qvec: np.ndarray, q_tokens: set[str]
+    snap: Snapshot, pid: int, qvec: np.ndarray, q_tokens: set[str], weights: Weights
 ) -> tuple[int, int, float, float]:
     """The best quote inside one passage (see :func:`_scan_windows`), made to stand alone.
 
@@ -232,10 +190,11 @@ def _best_window(
     """
     p = snap.passages[pid]
     rows = np.arange(p.first_sentence, p.first_sentence + p.n_sentences)
-    sims = snap.sent_vectors[rows] @ qvec
-    toks = [snap.sentence_tokens(int(r)) for r in rows] if q_tokens else []
+    vecs = snap.sent_vectors[rows]
+    sims = vecs @ qvec
+    toks = [snap.sentence_tokens(int(r)) for r in rows]
     para = snap.sent_para[rows].tolist()
-    window, lo, hi = _scan_windows(sims.tolist(), toks, para, q_tokens)
+    window, lo, hi = _scan_windows(sims, vecs @ vecs.T, toks, para, q_tokens, weights)
     texts = [snap.sentence_text(int(r)) for r in rows]
     lo, hi = _complete_window(texts, para, lo, hi)
     if all(_ends_with(t, ("?",)) for t in texts[lo : hi + 1]):
@@ -263,32 +222,41 @@ def candidates(
     threshold: float,
     doc_id: str | None = None,
     rerank: int = RERANK,
+    weights: Weights = WEIGHTS,
+    margin: float = EXCERPT_MARGIN,
 ) -> tuple[list[Excerpt], float]:
-    """The best quote of each of the top fused passages that is relevant enough.
+    """The best quote of each of the top candidate passages that is relevant enough.
+
+    Declines (no excerpts) when no passage is at least `threshold` similar to the question;
+    otherwise keeps the excerpts whose passage or best sentence is at least `threshold -
+    margin` similar (summaries use no margin: a point must be on the topic itself).
+
+    An excerpt's score weighs its quote's own score (see :func:`_best_window`), its
+    passage's cosine and retrieval score, and the named-author and title boosts.
 
     Returns:
         Excerpts, best first, and the best similarity seen (for declining).
     """
-    q_tokens = tokenize(question)
-    ranked, cosine = retrieve(snap, qvec, q_tokens, doc_id)
-    q_set = set(q_tokens)
+    q_set = set(tokenize(question))
     scored = []
-    best_sim = max(cosine.values(), default=0.0)
-    for pid in ranked[:rerank]:
-        first, last, window, sent_sim = _best_window(snap, pid, qvec, q_set)
-        passage_sim = cosine.get(pid)
-        if passage_sim is None:
-            p = snap.passages[pid]
-            rows = slice(p.first_sentence, p.first_sentence + p.n_sentences)
-            passage_sim = float((snap.sent_vectors[rows] @ qvec).max())
-        best_sim = max(best_sim, sent_sim)
-        score = (1 - PASSAGE_WEIGHT) * window + PASSAGE_WEIGHT * passage_sim
-        scored.append((score, first, last, max(sent_sim, passage_sim)))
+    found = retrieve(snap, qvec, question, doc_id, weights)
+    # Whether the library covers the question at all is judged on whole passages: a short
+    # sentence can resemble an off-topic question by chance (measured on the sets).
+    best_sim = max((c.cosine for c in found), default=0.0)
+    for cand in found[:rerank]:
+        first, last, window, sent_sim = _best_window(snap, cand.row, qvec, q_set, weights)
+        score = (
+            weights.window * window
+            + weights.passage * cand.cosine
+            + weights.fused * cand.fused
+            + cand.boost
+        )
+        scored.append((score, first, last, max(sent_sim, cand.cosine)))
     if best_sim < threshold:
         return [], best_sim
     pool: list[Excerpt] = []
     for score, first, last, relevance in sorted(scored, key=lambda t: -t[0]):
-        if relevance >= threshold:
+        if relevance >= threshold - margin:
             doc = snap.docs[snap.sent_doc[first]]
             start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
             pool.append(make_excerpt(doc, start, end, int(snap.sent_para[first]), score))
@@ -353,7 +321,7 @@ def answer(
         qvec: The question's unit embedding.
         question: The question text (for lexical matching).
         k: How many excerpts at most.
-        threshold: Decline when no sentence or passage is at least this similar
+        threshold: Decline when no passage is at least this similar
             (``Settings.abstain_threshold``).
         doc_id: Only search this essay.
 

@@ -67,7 +67,7 @@ def _essay_words(pool: list[Excerpt]) -> list[Excerpt]:
 
 def topic_summary(snap: Snapshot, qvec: np.ndarray, topic: str, threshold: float) -> Summary:
     """The most relevant sentences on a topic, grouped by essay (best essay first)."""
-    pool, _ = candidates(snap, qvec, topic, threshold, rerank=60)
+    pool, _ = candidates(snap, qvec, topic, threshold, rerank=60, margin=0.0)
     chosen = select(
         _essay_words(pool), TOPIC_PER_ESSAY * TOPIC_ESSAYS, per_group=TOPIC_PER_ESSAY, penalty=0
     )
@@ -81,7 +81,7 @@ def topic_summary(snap: Snapshot, qvec: np.ndarray, topic: str, threshold: float
 def perspectives(snap: Snapshot, qvec: np.ndarray, question: str, threshold: float) -> Summary:
     """Each author's position on a question in their own words: one or two quotes each,
     authors with nothing relevant left out."""
-    pool, _ = candidates(snap, qvec, question, threshold, rerank=60)
+    pool, _ = candidates(snap, qvec, question, threshold, rerank=60, margin=0.0)
     voices = [e for e in _essay_words(pool) if e.quoted_by is None]
     by_author: dict[str, list[Excerpt]] = {}
     for e in voices:

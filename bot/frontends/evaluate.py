@@ -20,10 +20,9 @@ import json
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
-from bot.answer.engine import Engine
-from bot.answer.search import Excerpt
+from bot.answer.search import Answer, Excerpt
 
 _STRAIGHT = str.maketrans({"“": '"', "”": '"', "‘": "'", "’": "'"})
 
@@ -63,9 +62,21 @@ def rank_of(item: dict[str, Any], excerpts: tuple[Excerpt, ...]) -> int | None:
     return None
 
 
-def on_disk(ex: Excerpt, engine: Engine, files: dict[str, str]) -> bool:
+class Answerer(Protocol):
+    """What can be scored: the engine, or a baseline built the same way (bench/)."""
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        """The excerpts for a question, best first, or a decline."""
+        ...
+
+    def essay_path(self, doc_id: str) -> str:
+        """The file an essay was read from."""
+        ...
+
+
+def on_disk(ex: Excerpt, engine: Answerer, files: dict[str, str]) -> bool:
     """The quote stands, whitespace aside, in its essay's file as it is on disk."""
-    path = engine.snapshot().docs[ex.doc_id].path
+    path = engine.essay_path(ex.doc_id)
     if path not in files:
         try:
             files[path] = " ".join(Path(path).read_text(encoding="utf-8").split())
@@ -140,7 +151,7 @@ def _score(
     return rank
 
 
-def evaluate(engine: Engine, items: list[dict[str, Any]], k: int = 3) -> dict[str, Any]:
+def evaluate(engine: Answerer, items: list[dict[str, Any]], k: int = 3) -> dict[str, Any]:
     """Score the engine on a question set (see the module docstring for the shapes)."""
     tally = Tally()
     files: dict[str, str] = {}

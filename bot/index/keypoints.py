@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from bot.ingest.documents import COMMENT, Document
 from bot.index.chunks import DocChunks
+from bot.ingest.documents import COMMENT, Document
 
 SUMMARY_VERSION = "s2"
 MAX_POINTS = 7

@@ -33,9 +33,9 @@ import faiss
 import numpy as np
 
 from bot.index.chunks import DocChunks
+from bot.index.lexical import LexicalIndex, tokenize
 from bot.ingest.chunking import CHUNKER_VERSION
 from bot.ingest.documents import Document, Paragraph
-from bot.index.lexical import LexicalIndex, tokenize
 
 FORMAT_VERSION = 1
 _GEN_NAME = re.compile(r"^(\d{6})-\d{8}T")
@@ -90,6 +90,7 @@ class Snapshot:
     lexical: LexicalIndex
     extras: dict[str, Any] = field(default_factory=dict)
     _tokens: dict[int, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
+    _passage_vectors: np.ndarray | None = field(default=None, init=False, repr=False)
 
     def sentence_tokens(self, row: int) -> frozenset[str]:
         """A sentence's BM25 terms (computed once per snapshot, on first use)."""
@@ -97,6 +98,15 @@ class Snapshot:
         if toks is None:
             toks = self._tokens[row] = frozenset(tokenize(self.sentence_text(row)))
         return toks
+
+    @property
+    def passage_vectors(self) -> np.ndarray:
+        """The passage vectors as a matrix (copied once from the flat FAISS index)."""
+        if self._passage_vectors is None:
+            flat = faiss.downcast_index(self.dense.index)
+            codes = faiss.vector_to_array(flat.codes)
+            self._passage_vectors = codes.view(np.float32).reshape(len(self.passages), -1)
+        return self._passage_vectors
 
     def sentence_text(self, row: int) -> str:
         """The exact text of a sentence row."""

@@ -14,7 +14,7 @@ from functools import lru_cache
 
 from bot.ingest.documents import CLEANING_VERSION, Document, content_hash
 
-CHUNKER_VERSION = f"c4-{CLEANING_VERSION}"
+CHUNKER_VERSION = f"c5-{CLEANING_VERSION}"
 MAX_PASSAGE_WORDS = 110
 MIN_PASSAGE_WORDS = 45
 MAX_SENTENCE_WORDS = 90
@@ -83,8 +83,22 @@ def _pieces(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return out
 
 
+def _for_segmenter(text: str) -> str:
+    """The text as pysbd reads it best, character for character (offsets stay exact).
+
+    A line break inside a paragraph is a space: hard-wrapped text breaks lines
+    mid-sentence. A double hyphen is a dash: pysbd reads text between two "--" as one
+    aside and never ends a sentence inside it (Lincoln's "--we can not hallow--this
+    ground." would swallow a whole paragraph).
+    """
+    return text.replace("\n", " ").replace("--", "——")
+
+
 def split_sentences(doc: Document) -> list[Sentence]:
     """Every quotable sentence of a document, in order.
+
+    Sentence boundaries come from the text, not its layout: a paragraph's line breaks are
+    read as spaces.
 
     Fragments are skipped: a piece with fewer than three words and no final punctuation
     (a stray "JL" initial) is not a sentence anyone should be quoted by.
@@ -92,7 +106,7 @@ def split_sentences(doc: Document) -> list[Sentence]:
     seg = _segmenter()
     out: list[Sentence] = []
     for p_index, para in enumerate(doc.paragraphs):
-        text = doc.text[para.start : para.end]
+        text = _for_segmenter(doc.text[para.start : para.end])
         cursor = 0
         for raw in seg.segment(text):
             piece = raw.strip()

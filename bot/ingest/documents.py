@@ -44,7 +44,7 @@ import yaml
 ESSAY = "essay"
 COMMENT = "comment"
 #: Bumped whenever cleaning or chunking changes what gets indexed.
-CLEANING_VERSION = "1"
+CLEANING_VERSION = "2"
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 META_KEYS = ("title", "author", "date", "source", "url", "via")
 
@@ -358,6 +358,25 @@ def _quoted_lines(lines: list[_Line], meta: dict[str, Any], name: str) -> dict[i
 
 
 _Key = tuple[str, str | None, str | None, str | None]  # (role, who, note, quoted_by)
+#: Lines of hard-wrapped prose: a fixed width, well under a typical paragraph's length.
+WRAP_WIDTH = range(40, 101)
+
+
+def hard_wrapped(lines: list[_Line]) -> bool:
+    """True when the text is hard-wrapped: most lines run on into the next one at a
+    fixed width (Project Gutenberg, e-mail, an editor's hard wrap), as opposed to one
+    paragraph per line. Then, as in Markdown, only a blank line ends a paragraph."""
+    content = [i for i, ln in enumerate(lines) if ln.kind == "content"]
+    if len(content) < 4:
+        return False
+    running_on = sum(
+        1
+        for i in content
+        if i + 1 < len(lines)
+        and lines[i + 1].kind == "content"
+        and len(lines[i].text) in WRAP_WIDTH
+    )
+    return running_on >= 0.5 * len(content)
 
 
 class _Paragraphs:
@@ -368,8 +387,9 @@ class _Paragraphs:
     same voice and no gap between them share a block.
     """
 
-    def __init__(self, body: str, author: str | None) -> None:
+    def __init__(self, body: str, author: str | None, wrapped: bool) -> None:
         self.body = body
+        self.wrapped = wrapped
         self.paragraphs: list[Paragraph] = []
         self.numbers = {ESSAY: 0, COMMENT: 0}
         self.block = 0
@@ -401,7 +421,11 @@ class _Paragraphs:
         soft_wrap = (
             self.open is not None
             and key == self.key
-            and (in_comments or not _TERMINAL.search(self.body[self.open[0] : self.open[1]]))
+            and (
+                in_comments
+                or self.wrapped
+                or not _TERMINAL.search(self.body[self.open[0] : self.open[1]])
+            )
             and not _BULLET.match(line.text)
         )
         if soft_wrap and self.open is not None:
@@ -422,7 +446,7 @@ def _group_paragraphs(
     quoted: dict[int, _Voice],
     author: str | None,
 ) -> list[Paragraph]:
-    grouper = _Paragraphs(body, author)
+    grouper = _Paragraphs(body, author, hard_wrapped(lines))
     likes_present = any(ln.kind == "like" for ln in lines)
     for i, ln in enumerate(lines):
         in_comments = comment_at is not None and i >= comment_at

@@ -1,0 +1,153 @@
+"""Answer quality on every question set given, with a naive RAG baseline as anchor row.
+
+    python bench/bench_quality.py [--set NAME=QUESTIONS.jsonl:LIBRARY_DIR ...]
+
+Default sets: the seeds (tests/data/dev.jsonl, eval/extra.jsonl) and, when ../shared is
+beside the repository, library2 (../shared/eval/library2.jsonl on ../shared/eval/library2).
+Both rows of a set are scored by the same code (`bot.frontends.evaluate`) in the same run.
+
+The baseline is the tutorial RAG the project must beat: the library's sentences in
+consecutive windows of three, embedded by the same MiniLM model, searched by FAISS flat
+(dense only), declining below a fixed cosine of 0.45; its quotes are whole windows.
+Indexes of each library are kept under bench/results/indexes/ (rebuilt when it changes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import faiss
+import numpy as np
+from common import ROOT, save_result
+
+from bot.answer.engine import Engine, clean_question
+from bot.answer.search import Answer, Excerpt, make_excerpt
+from bot.frontends.evaluate import evaluate, read_questions
+from bot.index.embed import Embedder
+from bot.ingest.chunking import split_sentences
+from bot.ingest.documents import Document, library_files, read_document
+from bot.settings import Settings
+
+SHARED = ROOT.parent / "shared" / "eval"
+NAIVE_WINDOW = 3
+NAIVE_THRESHOLD = 0.45
+INDEXES = Path(__file__).parent / "results" / "indexes"
+
+
+@dataclass
+class Window:
+    doc: Document
+    start: int
+    end: int
+    paragraph: int
+
+
+class NaiveRag:
+    """Three-sentence windows, dense only, FAISS flat, a fixed threshold."""
+
+    def __init__(self, library: Path, embedder: Embedder) -> None:
+        self.embedder = embedder
+        self.docs: dict[str, Document] = {}
+        self.windows: list[Window] = []
+        for path in library_files(library):
+            doc = read_document(path)
+            self.docs[doc.doc_id] = doc
+            sents = split_sentences(doc)
+            for i in range(0, len(sents), NAIVE_WINDOW):
+                group = sents[i : i + NAIVE_WINDOW]
+                self.windows.append(Window(doc, group[0].start, group[-1].end, group[0].paragraph))
+        texts = [" ".join(w.doc.text[w.start : w.end].split()) for w in self.windows]
+        vectors = embedder.embed_texts(texts)
+        self.index = faiss.IndexFlatIP(vectors.shape[1])
+        self.index.add(vectors)
+
+    def ask(self, question: str, k: int | None = None) -> Answer:
+        q = clean_question(question, 1000)
+        sims, ids = self.index.search(self.embedder.embed_query(q).reshape(1, -1), k or 3)
+        best = float(sims[0][0]) if len(ids[0]) else 0.0
+        if best < NAIVE_THRESHOLD:
+            return Answer(q, True, (), best)
+        excerpts: list[Excerpt] = []
+        for sim, i in zip(sims[0], ids[0], strict=True):
+            w = self.windows[int(i)]
+            excerpts.append(make_excerpt(w.doc, w.start, w.end, w.paragraph, float(sim)))
+        return Answer(q, False, tuple(excerpts), best)
+
+    def essay_path(self, doc_id: str) -> str:
+        return self.docs[doc_id].path
+
+
+def _index_dir(library: Path) -> Path:
+    digest = hashlib.sha256(str(library.resolve()).encode()).hexdigest()[:8]
+    return INDEXES / f"{library.name}-{digest}"
+
+
+def _sets(given: list[str]) -> list[tuple[str, Path, Path]]:
+    if given:
+        out = []
+        for spec in given:
+            name, rest = spec.split("=", 1)
+            questions, library = rest.rsplit(":", 1)
+            out.append((name, Path(questions), Path(library)))
+        return out
+    sets = [
+        ("seeds dev", ROOT / "tests" / "data" / "dev.jsonl", ROOT / "seeds"),
+        ("seeds extra", ROOT / "eval" / "extra.jsonl", ROOT / "seeds"),
+    ]
+    if (SHARED / "library2.jsonl").exists():
+        sets.append(("library2", SHARED / "library2.jsonl", SHARED / "library2"))
+    return sets
+
+
+def _row(name: str, system: str, result: dict[str, Any]) -> str:
+    def pct(v: float | None) -> str:
+        return "—" if v is None else f"{100 * v:.0f}%"
+
+    return (
+        f"| {name} | {system} | {pct(result['hit@1'])} | {pct(result['hit@3'])} | "
+        f"{result['mrr']:.2f} | {pct(result['essay@3'])} | {result['false_declines']} | "
+        f"{result['declines']}/{result['off_topic']} | {pct(result['verbatim'])} | "
+        f"{pct(result['attribution'])} | {result['quote_median']:.0f} / {result['quote_max']} |"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--set", action="append", default=[], help="NAME=QUESTIONS:LIBRARY")
+    args = parser.parse_args()
+    embedder = Embedder(query_dir=INDEXES / "query-model")
+    table = [
+        "| set | system | hit@1 | hit@3 | MRR | essay@3 | false declines | off-topic declined"
+        " | verbatim | attribution | quote median / max |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    results: dict[str, Any] = {}
+    rows: dict[str, Any] = {}
+    naive_cache: dict[Path, NaiveRag] = {}
+    for name, questions, library in _sets(args.set):
+        items = read_questions(questions)
+        if library not in naive_cache:
+            naive_cache[library] = NaiveRag(library, embedder)
+        engine = Engine(Settings(seeds_dir=library, index_dir=_index_dir(library)), embedder)
+        engine.index()
+        naive = evaluate(naive_cache[library], items)
+        ours = evaluate(engine, items)
+        table += [_row(name, "naive RAG", naive), _row(name, "this project", ours)]
+        results[name] = {
+            "naive": {k: v for k, v in naive.items() if k != "rows"},
+            "project": {k: v for k, v in ours.items() if k != "rows"},
+        }
+        rows[name] = ours["rows"]
+    print("\n".join(table))
+    save_result("quality", {"table": table, "sets": results})
+    (Path(__file__).parent / "results" / "quality-rows.json").write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    np.random.seed(0)
+    main()
