@@ -103,7 +103,7 @@ class Snapshot:
     def passage_vectors(self) -> np.ndarray:
         """The passage vectors as a matrix (copied once from the flat FAISS index)."""
         if self._passage_vectors is None:
-            flat = faiss.downcast_index(self.dense.index)
+            flat: Any = faiss.downcast_index(self.dense.index)
             codes = faiss.vector_to_array(flat.codes)
             self._passage_vectors = codes.view(np.float32).reshape(len(self.passages), -1)
         return self._passage_vectors
