@@ -15,7 +15,6 @@ Indexes of each library are kept under bench/results/indexes/ (rebuilt when it c
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from typing import Any
 
 import faiss
 import numpy as np
-from common import ROOT, save_result
+from common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 
 from bot.answer.engine import Engine, clean_question
 from bot.answer.search import Answer, Excerpt, make_excerpt
@@ -33,10 +32,8 @@ from bot.ingest.chunking import split_sentences
 from bot.ingest.documents import Document, library_files, read_document
 from bot.settings import Settings
 
-SHARED = ROOT.parent / "shared" / "eval"
 NAIVE_WINDOW = 3
 NAIVE_THRESHOLD = 0.45
-INDEXES = Path(__file__).parent / "results" / "indexes"
 
 
 @dataclass
@@ -82,11 +79,6 @@ class NaiveRag:
         return self.docs[doc_id].path
 
 
-def _index_dir(library: Path) -> Path:
-    digest = hashlib.sha256(str(library.resolve()).encode()).hexdigest()[:8]
-    return INDEXES / f"{library.name}-{digest}"
-
-
 def _sets(given: list[str]) -> list[tuple[str, Path, Path]]:
     if given:
         out = []
@@ -99,8 +91,8 @@ def _sets(given: list[str]) -> list[tuple[str, Path, Path]]:
         ("seeds dev", ROOT / "tests" / "data" / "dev.jsonl", ROOT / "seeds"),
         ("seeds extra", ROOT / "eval" / "extra.jsonl", ROOT / "seeds"),
     ]
-    if (SHARED / "library2.jsonl").exists():
-        sets.append(("library2", SHARED / "library2.jsonl", SHARED / "library2"))
+    if (SHARED_EVAL / "library2.jsonl").exists():
+        sets.append(("library2", SHARED_EVAL / "library2.jsonl", SHARED_EVAL / "library2"))
     return sets
 
 
@@ -133,7 +125,7 @@ def main() -> None:
         items = read_questions(questions)
         if library not in naive_cache:
             naive_cache[library] = NaiveRag(library, embedder)
-        engine = Engine(Settings(seeds_dir=library, index_dir=_index_dir(library)), embedder)
+        engine = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)), embedder)
         engine.index()
         naive = evaluate(naive_cache[library], items)
         ours = evaluate(engine, items)

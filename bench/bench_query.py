@@ -22,7 +22,7 @@ from typing import Any
 
 import faiss
 import numpy as np
-from common import ROOT, percentiles, save_result, seed_sentences
+from common import ROOT, SHARED_EVAL, index_dir, percentiles, save_result, seed_sentences
 
 from bot.answer.engine import Engine
 from bot.answer.search import answer
@@ -137,7 +137,14 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
+    parser.add_argument(
+        "--library", action="append", default=[], metavar="DIR",
+        help="also time a real library (default: ../shared/eval/library2 when present)",
+    )  # fmt: skip
     args = parser.parse_args()
+    libraries = [Path(p) for p in args.library] or [
+        p for p in (SHARED_EVAL / "library2",) if p.is_dir()
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         engine = Engine(Settings(index_dir=Path(tmp) / "index"))
         engine.index()
@@ -150,8 +157,17 @@ def main() -> None:
         big = synthetic_snapshot(args.passages, engine.embedder.dim)
         built = time.perf_counter() - t
         large = both(engine, torch, big, args.queries)
+        real = {}
+        for library in libraries:
+            other = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)),
+                           engine.embedder)  # fmt: skip
+            other.index()
+            snap = other.snapshot()
+            timings = both(other, torch, snap, args.queries)
+            real[library.name] = {"passages": len(snap.passages), **timings}
     result = {
         "seed_library": {"passages": len(engine.snapshot().passages), **seeds},
+        "libraries": real,
         "summaries": summaries,
         "synthetic": {"passages": len(big.passages), "build_s": built, **large},
     }

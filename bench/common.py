@@ -18,6 +18,16 @@ sys.path.insert(0, str(ROOT))
 from bot.ingest.documents import library_files, read_document  # noqa: E402
 
 SEEDS = ROOT / "seeds"
+SHARED_EVAL = ROOT.parent / "shared" / "eval"
+INDEXES = Path(__file__).parent / "results" / "indexes"
+
+
+def index_dir(library: Path) -> Path:
+    """Where the benchmarks keep a library's index (kept between runs, rebuilt on change)."""
+    import hashlib
+
+    digest = hashlib.sha256(str(library.resolve()).encode()).hexdigest()[:8]
+    return INDEXES / f"{library.name}-{digest}"
 
 
 def seed_sentences() -> list[str]:

@@ -139,3 +139,22 @@ def test_cli_summary_json(
     assert json.loads(capsys.readouterr().out)["kind"] == "perspectives"
     assert main(["summary", "no such essay"]) == 2
     assert "Essays:" in capsys.readouterr().err
+
+
+def test_essay_names_resolve_most_specific_first(private_engine: Engine) -> None:
+    folder = private_engine.settings.seeds_dir
+    for n in (5, 50, 51):
+        (folder / f"fed-{n}.md").write_text(
+            f"---\ntitle: 'Federalist No. {n}: Concerning the Union'\nauthor: Publius\n---\n"
+            f"Paper {n} argues that a firm union of the states guards them against foreign "
+            f"force and against faction at home, and that the {n} reasons given here hold.\n",
+            encoding="utf-8",
+        )
+    private_engine.index()
+    assert private_engine.resolve_essay("Federalist No. 5").doc_id == "fed-5"  # not 50, 51
+    assert private_engine.resolve_essay("federalist  no. 50").doc_id == "fed-50"
+    assert private_engine.resolve_essay("fed-51").doc_id == "fed-51"
+    assert private_engine.summary("Federalist No. 5").subject == "fed-5"
+    with pytest.raises(InputError, match="matches several essays"):
+        private_engine.resolve_essay("Federalist")
+    assert [d.doc_id for d in private_engine.find_essays("federalist no. 5")] == ["fed-5"]

@@ -96,13 +96,17 @@ def _mentions(question: str, name: str) -> bool:
 
 def named_authors(snap: Snapshot, question: str) -> set[str]:
     """The essay authors a question names, by full name or surname."""
-    authors = {d.author for d in snap.docs.values() if d.author}
-    return {a for a in authors if _mentions(question, a) or _mentions(question, surname(a))}
+    return {a for a in snap.authors() if _mentions(question, a) or _mentions(question, surname(a))}
+
+
+@lru_cache(maxsize=65536)
+def _title_words(title: str) -> frozenset[str]:
+    return frozenset(tokenize(title))
 
 
 def title_share(title: str, q_tokens: set[str]) -> float:
     """The share of a title's words that the question uses (0 when the title has none)."""
-    words = set(tokenize(title))
+    words = _title_words(title)
     return len(words & q_tokens) / len(words) if words else 0.0
 
 

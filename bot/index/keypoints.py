@@ -8,6 +8,7 @@ reader comments, quoted speakers and a reposting blog's introduction never enter
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
@@ -15,7 +16,7 @@ import numpy as np
 from bot.index.chunks import DocChunks
 from bot.ingest.documents import COMMENT, Document
 
-SUMMARY_VERSION = "s2"
+SUMMARY_VERSION = "s3"
 MAX_POINTS = 7
 DAMPING = 0.85
 MMR_LAMBDA = 0.7
@@ -34,9 +35,17 @@ DEPENDENT = frozenset(
 STANDALONE_WORDS = 14
 
 
+_WHOLE = re.compile(r"^[\"“‘'(\[]*[A-Z0-9].*[.!?…][\"”’')\]]*$", re.S)
+
+
 def _standalone(text: str) -> bool:
+    """A whole sentence that makes sense on its own: it starts like a sentence and ends
+    like one (not a piece of an over-long sentence), is not a question or a lead-in, and
+    does not lean on the sentence before it."""
     words = text.split()
     if len(words) < MIN_WORDS or text.rstrip().endswith((":", "?")):
+        return False
+    if not _WHOLE.match(text.strip()):
         return False
     first = words[0].strip("“\"‘'(").lower().rstrip(",")
     return not (first in DEPENDENT and len(words) < STANDALONE_WORDS)

@@ -91,6 +91,13 @@ class Snapshot:
     extras: dict[str, Any] = field(default_factory=dict)
     _tokens: dict[int, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
     _passage_vectors: np.ndarray | None = field(default=None, init=False, repr=False)
+    _authors: frozenset[str] | None = field(default=None, init=False, repr=False)
+
+    def authors(self) -> frozenset[str]:
+        """Every essay author of the library."""
+        if self._authors is None:
+            self._authors = frozenset(d.author for d in self.docs.values() if d.author)
+        return self._authors
 
     def sentence_tokens(self, row: int) -> frozenset[str]:
         """A sentence's BM25 terms (computed once per snapshot, on first use)."""
