@@ -28,6 +28,7 @@ from bot.ingest.documents import (
     library_files,
     parse_document,
     read_document,
+    read_limited,
     slugify,
     split_front_matter,
 )
@@ -189,26 +190,48 @@ class LibraryAdmin:
         meta_id = converted.meta.get("id") or converted.meta.get("title") or Path(name).stem
         base = slugify(str(meta_id))
         doc_id, n = base, 2
-        while doc_id in existing:
+        # Neither an essay's id nor any file's name (an unparseable draft is a file too).
+        taken = {p.stem.casefold() for p in self.settings.seeds_dir.glob("*")}
+        while doc_id in existing or doc_id.casefold() in taken:
             doc_id, n = f"{base}-{n}", n + 1
         converted.meta["id"] = doc_id
         text = converted.to_markdown()
         doc = parse_document(text, doc_id=doc_id, path=name)
         self._check_essay(name, doc, existing)
-        folder = self.settings.seeds_dir
-        folder.mkdir(parents=True, exist_ok=True)
-        target = folder / f"{doc_id}.md"
-        report = self._apply(
-            lambda: _write_atomically(target, text), lambda: target.unlink(missing_ok=True)
-        )
+        target = self.settings.seeds_dir / f"{doc_id}.md"
+        report = self._go_live(target, text)
         return Change("add", doc_id, doc.title, self._passages(doc_id), report), doc
+
+    def _go_live(self, target: Path, text: str) -> IndexReport:
+        """Index a new essay from a staging copy, then move it into the library folder.
+
+        The library folder changes only after the index that includes the essay is live:
+        a crash (even ``kill -9``) before that leaves the folder as it was, and the next
+        reindex drops a generation whose file never arrived.
+        """
+        staging = self.settings.index_dir / "staging"
+        shutil.rmtree(staging, ignore_errors=True)  # what an interrupted add left
+        staging.mkdir(parents=True)
+        staged = staging / target.name
+        staged.write_text(text, encoding="utf-8")
+        try:
+            report = self.engine.index(staged={target: staged})
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.link(staged, target)  # never replaces a file: fails if one appeared
+        except FileExistsError:
+            self.engine.index()
+            raise RejectedError(f"{target.name} appeared in the library meanwhile") from None
+        finally:
+            staged.unlink(missing_ok=True)
+        return report
 
     def add_path(self, path: Path, who: str = "cli", **meta: Any) -> Change:
         """Add an essay from a file on disk (see :meth:`add`)."""
         try:
-            data = path.read_bytes()
-        except OSError as exc:
-            raise RejectedError(f"cannot read {path}: {exc.strerror}") from exc
+            data = read_limited(path, self.settings.max_upload_bytes, within=path.parent)
+        except DocumentError as exc:
+            self.audit.record(who, "add", path.name, False, reason=str(exc))
+            raise RejectedError(str(exc)) from exc
         return self.add(path.name, data, who, **meta)
 
     def add_folder(self, folder: Path, who: str = "cli") -> list[Change | RejectedError]:
@@ -238,7 +261,10 @@ class LibraryAdmin:
                 front.update(changes)
                 front.setdefault("id", doc_id)
                 text = Converted(front, body).to_markdown()
-                parse_document(text, doc_id=doc_id, path=path.name)  # still valid?
+                try:
+                    parse_document(text, doc_id=doc_id, path=path.name)  # still valid?
+                except DocumentError as exc:
+                    raise RejectedError(str(exc)) from exc
                 report = self._apply(
                     lambda: _write_atomically(path, text),
                     lambda: _write_atomically(path, original),

@@ -12,7 +12,7 @@ import numpy as np
 
 from bot.answer.search import Answer, Excerpt, answer, context
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
-from bot.index.build import IndexReport, build_index, is_stale
+from bot.index.build import IndexReport, Staged, build_index, is_stale
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder
 from bot.index.store import Snapshot, current_generation, load_snapshot
@@ -46,6 +46,8 @@ def clean_question(text: str, limit: int) -> str:
     Raises:
         InputError: Empty, too long, or with control characters.
     """
+    if any(unicodedata.category(ch) == "Cs" for ch in text):  # undecodable bytes (argv)
+        raise InputError("The question is not valid UTF-8 text; please send plain text.")
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
         raise InputError("The question contains control characters; please send plain text.")
     question = " ".join(text.split())
@@ -85,9 +87,19 @@ class Engine:
 
     # --- the index ------------------------------------------------------------------
 
-    def index(self, force: bool = False, progress: bool = False) -> IndexReport:
-        """Bring the index up to date and load it; make the question model's export."""
-        report = build_index(self.settings, self.embedder, force=force, progress=progress)
+    def index(
+        self, force: bool = False, progress: bool = False, staged: Staged | None = None
+    ) -> IndexReport:
+        """Bring the index up to date and load it; make the question model's export.
+
+        Args:
+            force: Write a new generation even when nothing changed.
+            progress: Show a progress bar while embedding.
+            staged: Files to index as if they were in the library folder already.
+        """
+        report = build_index(
+            self.settings, self.embedder, force=force, progress=progress, staged=staged
+        )
         self.embedder.prepare_queries()
         with self._lock:
             self._snapshot = load_snapshot(self.settings.index_dir)
@@ -124,7 +136,7 @@ class Engine:
             InputError: The question is not usable, or the essay is unknown.
         """
         q = clean_question(question, self.settings.max_question_chars)
-        k = k or self.settings.top_k
+        k = self.settings.top_k if k is None else k
         if not 1 <= k <= 25:
             raise InputError("Ask for between 1 and 25 excerpts.")
         snap = self.snapshot()

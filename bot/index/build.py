@@ -73,11 +73,23 @@ class IndexReport:
         return dict(self.__dict__)
 
 
-def fingerprint(settings: Settings, model_key: str) -> dict[str, Any]:
+#: Files to index as if they were in the library: final path in the folder -> where the
+#: file is staged meanwhile (an add goes live in the index before its file is moved in).
+Staged = dict[Path, Path]
+
+
+def library_sources(settings: Settings, staged: Staged | None = None) -> dict[Path, Path]:
+    """Each library file's path in the folder -> where to read it from."""
+    sources = {p: p for p in library_files(settings.seeds_dir)}
+    sources.update(staged or {})
+    return dict(sorted(sources.items()))
+
+
+def fingerprint(settings: Settings, model_key: str, staged: Staged | None = None) -> dict[str, Any]:
     """What the index depends on: library file hashes, the model and the chunker."""
     files = {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest()[:24]
-        for p in library_files(settings.seeds_dir)
+        path.name: hashlib.sha256(source.read_bytes()).hexdigest()[:24]
+        for path, source in library_sources(settings, staged).items()
     }
     extras = {name: version for name, (version, _) in sorted(EXTRAS.items())}
     return {"files": files, "model": model_key, "chunker": CHUNKER_VERSION, "extras": extras}
@@ -106,14 +118,14 @@ def lock_for(settings: Settings) -> FileLock:
 
 
 def _read_library(
-    settings: Settings, cache: EmbeddingCache, report: IndexReport
+    settings: Settings, cache: EmbeddingCache, report: IndexReport, staged: Staged | None
 ) -> list[DocChunks]:
     """Every readable essay of the library folder, chunked; the rest reported as skipped."""
     prepared: list[DocChunks] = []
     seen: set[str] = set()
-    for path in library_files(settings.seeds_dir):
+    for path, source in library_sources(settings, staged).items():
         try:
-            doc = read_document(path)
+            doc = read_document(source, path)
         except DocumentError as exc:
             report.skipped.append(str(exc))
             continue
@@ -193,13 +205,14 @@ def _build(
     progress: bool,
     report: IndexReport,
     stage: StageHook,
+    staged: Staged | None,
 ) -> IndexReport:
     started = time.perf_counter()
     old = read_manifest(settings.index_dir) or {}
     stage("parse")
     cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite", embedder.key)
     try:
-        chunk_list = _read_library(settings, cache, report)
+        chunk_list = _read_library(settings, cache, report, staged)
         vectors, embedded = _embed(embedder, cache, chunk_list, stage, progress)
     finally:
         cache.close()
@@ -211,7 +224,7 @@ def _build(
     extras = _extras(settings, old, chunk_list, embedder.key)
     new_docs = {c.doc.doc_id: c.doc.content_hash for c in chunk_list}
     _compare(report, old.get("docs", {}), new_docs)
-    manifest = {"fingerprint": fingerprint(settings, embedder.key), "docs": new_docs}
+    manifest = {"fingerprint": fingerprint(settings, embedder.key, staged), "docs": new_docs}
     dim = int(next(iter(vectors.values())).passage.shape[0]) if vectors else embedder.dim
     report.generation = write_generation(
         settings.index_dir, chunk_list, manifest, dim, extras, on_stage=stage
@@ -240,6 +253,7 @@ def build_index(
     progress: bool = False,
     lock_timeout: float = 600.0,
     on_stage: StageHook | None = None,
+    staged: Staged | None = None,
 ) -> IndexReport:
     """Bring the index up to date with the library folder.
 
@@ -251,6 +265,7 @@ def build_index(
         lock_timeout: How long to wait for another writer.
         on_stage: Called with each stage's name as it starts ("parse", "embed" once
             per batch, then the writing stages of :func:`bot.index.store.write_generation`).
+        staged: Files to index as if they were already in the library folder.
 
     Returns:
         What was done.
@@ -267,11 +282,11 @@ def build_index(
         lock.acquire(timeout=lock_timeout)
         report.waited_seconds = time.perf_counter() - t0
     try:
-        if not force and not is_stale(settings, embedder.key):
+        if not force and not staged and not is_stale(settings, embedder.key):
             manifest = read_manifest(settings.index_dir) or {}
             report.generation = manifest.get("generation")
             report.unchanged = sorted(manifest.get("docs", {}))
             return report
-        return _build(settings, embedder, progress, report, on_stage or no_stage)
+        return _build(settings, embedder, progress, report, on_stage or no_stage, staged)
     finally:
         lock.release()

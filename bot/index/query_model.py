@@ -146,8 +146,9 @@ def export(model: Any, directory: Path, model_key: str, torch_embed: Any) -> boo
         os.replace(tmp_tokenizer, tokenizer_file)
         os.replace(tmp_model, model_file)
         return True
-    except Exception:  # the exporter can fail in many ways; torch still answers
-        log.warning("Questions stay on torch: the ONNX export failed.", exc_info=True)
+    except Exception as exc:  # the exporter can fail in many ways (a full disk); torch answers
+        log.warning("Questions stay on torch: the ONNX export failed (%s).", exc)
+        log.debug("the export's failure", exc_info=True)
         return False
     finally:
         for leftover in (tmp_model, tmp_tokenizer):

@@ -69,14 +69,17 @@ def _html(data: bytes, name: str) -> Converted:
 
 def _pdf(data: bytes, name: str) -> Converted:
     from pypdf import PdfReader
-    from pypdf.errors import PdfReadError
+    from pypdf.errors import DependencyError, PdfReadError, PyPdfError
 
     try:
         reader = PdfReader(io.BytesIO(data))
-        pages = [(page.extract_text() or "").strip() for page in reader.pages]
-        info: Any = reader.metadata or {}
-    except (PdfReadError, ValueError, KeyError, OSError) as exc:
+        encrypted = reader.is_encrypted
+        pages = [] if encrypted else [(p.extract_text() or "").strip() for p in reader.pages]
+        info: Any = {} if encrypted else (reader.metadata or {})
+    except (PdfReadError, PyPdfError, DependencyError, ValueError, KeyError, OSError) as exc:
         raise DocumentError(f"{name}: not a readable PDF ({exc.__class__.__name__})") from exc
+    if encrypted:
+        raise DocumentError(f"{name}: the PDF is encrypted; send a copy without a password")
     body = "\n\n".join(p for p in pages if p)
     if not body.strip():
         raise DocumentError(f"{name}: the PDF has no extractable text (a scan?)")

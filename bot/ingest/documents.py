@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import stat
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -38,8 +39,7 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
-import frontmatter
-import yaml
+from bot.ingest.metadata import MetadataError, check_meta, load_yaml
 
 ESSAY = "essay"
 COMMENT = "comment"
@@ -241,21 +241,27 @@ def slugify(text: str, limit: int = 60) -> str:
     return slug[:limit].rstrip("-") or "essay"
 
 
+_BOUNDARY = re.compile(r"^-{3,}\s*$", re.M)
+
+
 def split_front_matter(text: str, name: str = "file") -> tuple[dict[str, Any], str]:
-    """Separate YAML front matter (if any) from the body.
+    """Separate YAML front matter (if any) from the body, as python-frontmatter does, but
+    reading the YAML safely (see :mod:`bot.ingest.metadata`).
 
     Raises:
-        DocumentError: The front matter is not valid YAML mapping.
+        DocumentError: The front matter cannot be read.
     """
-    if not text.startswith("---"):
+    if not _BOUNDARY.match(text):
         return {}, text
+    stripped = text.strip()
     try:
-        post = frontmatter.loads(text)
-    except yaml.YAMLError as exc:
-        raise DocumentError(f"{name}: front matter is not valid YAML ({exc.__class__.__name__})")
-    if not isinstance(post.metadata, dict):
-        raise DocumentError(f"{name}: front matter must be a mapping of keys to values")
-    return dict(post.metadata), post.content
+        _, head, content = _BOUNDARY.split(stripped, 2)
+    except ValueError:
+        return {}, stripped
+    try:
+        return load_yaml(head), content.strip()
+    except MetadataError as exc:
+        raise DocumentError(f"{name}: {exc}") from None
 
 
 def _find_paragraph(lines: list[_Line], phrase: str, after: int, name: str) -> int:
@@ -482,9 +488,13 @@ def parse_document(text: str, doc_id: str, path: str = "", **overrides: Any) -> 
     Raises:
         DocumentError: The file has no prose, or its front matter does not fit its text.
     """
-    name = path or doc_id
+    name = Path(path).name if path else doc_id
     meta, body = split_front_matter(text, name)
     meta.update({k: v for k, v in overrides.items() if v not in (None, "")})
+    try:
+        meta = check_meta(meta)
+    except MetadataError as exc:
+        raise DocumentError(f"{name}: {exc}") from None
     lines = _lines(body)
     _default_title(meta, lines, name)
     author = _as_str(meta.get("author"))
@@ -511,19 +521,54 @@ def parse_document(text: str, doc_id: str, path: str = "", **overrides: Any) -> 
     )
 
 
-def read_document(path: Path) -> Document:
+#: The largest library file read (a 2 MB book is about 350,000 words).
+MAX_FILE_BYTES = 20 * 1024 * 1024
+
+
+def read_limited(path: Path, limit: int, within: Path | None = None) -> bytes:
+    """A file's bytes, refusing what is not a regular file, a link that leaves `within`,
+    or more than `limit` bytes (checked before reading, and never more read).
+
+    Raises:
+        DocumentError: The file is refused or cannot be read.
+    """
+    name = path.name
+    try:
+        if path.is_symlink() and within is not None:
+            if not path.resolve().is_relative_to(within.resolve()):
+                raise DocumentError(f"{name} is a link to a file outside {within.name or within}")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise DocumentError(f"{name} is not a regular file")
+        if info.st_size > limit:
+            raise DocumentError(
+                f"{name} is {info.st_size / 1e6:.1f} MB; the limit is {limit / 1e6:.1f} MB"
+            )
+        with path.open("rb") as fh:
+            data = fh.read(limit + 1)
+    except OSError as exc:
+        raise DocumentError(f"{name}: cannot read ({exc.strerror})") from exc
+    if len(data) > limit:  # it grew while we looked
+        raise DocumentError(f"{name} is over the limit of {limit / 1e6:.1f} MB")
+    return data
+
+
+def read_document(path: Path, as_path: Path | None = None) -> Document:
     """Read one library file (``.md`` or ``.txt``) from disk.
+
+    Args:
+        path: The file.
+        as_path: Where it belongs in the library, when it is read from elsewhere (an
+            upload staged while it is indexed); its name gives the id and the messages.
 
     Raises:
         DocumentError: The file cannot be read as an essay.
     """
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise DocumentError(f"{path.name}: cannot read ({exc.strerror})") from exc
+    home = as_path or path
+    data = read_limited(path, MAX_FILE_BYTES, within=path.parent)
     if not data.strip():
-        raise DocumentError(f"{path.name} is empty")
-    return parse_document(decode_text(data, path.name), doc_id=path.stem, path=str(path))
+        raise DocumentError(f"{home.name} is empty")
+    return parse_document(decode_text(data, home.name), doc_id=home.stem, path=str(home))
 
 
 def library_files(folder: Path) -> list[Path]:
