@@ -252,3 +252,29 @@ def test_cli_add_of_a_bad_file_is_one_line(
     assert main(["add", str(bad)]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: refused:") and err.count("\n") == 1
+
+
+def _tree(folder: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def test_a_changed_library_is_answered_from_the_live_index(
+    admin: LibraryAdmin, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    admin.engine.ask(QUESTION)  # the question model's export is in place
+    (admin.settings.seeds_dir / "new.md").write_text(f"---\ntitle: New\n---\n{BODY}\n")
+    (admin.settings.seeds_dir / "zz-bad.md").write_text(_alias_bomb())
+    monkeypatch.setenv("SEEDS_DIR", str(admin.settings.seeds_dir))
+    monkeypatch.setenv("INDEX_DIR", str(admin.settings.index_dir))
+    before = _tree(admin.settings.index_dir)
+    assert main(["ask", QUESTION]) == 0
+    out, err = capsys.readouterr()
+    assert "afford to end the war" in out
+    assert "2 essay file(s) changed since the index was built" in err
+    assert _tree(admin.settings.index_dir) == before  # nothing written: a read-only index
+    assert main(["essays"]) == 0
+    assert "warning: skipped zz-bad.md" in capsys.readouterr().err

@@ -12,7 +12,7 @@ import numpy as np
 
 from bot.answer.search import Answer, Excerpt, answer, context
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
-from bot.index.build import IndexReport, Staged, build_index, is_stale
+from bot.index.build import IndexReport, Staged, build_index, changed_since_index, is_stale
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder
 from bot.index.store import Snapshot, current_generation, load_snapshot
@@ -106,17 +106,26 @@ class Engine:
         return report
 
     def snapshot(self) -> Snapshot:
-        """The live generation: built on first use, reloaded when another one went live."""
+        """The live generation, reloaded when another one went live.
+
+        Questions never wait for a rebuild: a library that changed since the index was
+        built is served from the live generation (front ends say so and reindex); only a
+        library with no index at all is indexed here, on first use.
+        """
         with self._lock:
             live = current_generation(self.settings.index_dir)
             if self._snapshot is not None and self._snapshot.generation == live:
                 return self._snapshot
-            if live is None or (self._snapshot is None and self.is_stale()):
+            if live is None:
                 self.index()
             else:
                 self._snapshot = load_snapshot(self.settings.index_dir)
             assert self._snapshot is not None
             return self._snapshot
+
+    def changed_since_index(self) -> list[str] | None:
+        """Library files changed since the live index was built (None: all of it)."""
+        return changed_since_index(self.settings, self.embedder.key)
 
     def is_stale(self) -> bool:
         """True when the library folder changed since the live generation was built."""
@@ -206,15 +215,21 @@ class Engine:
         counts = snap.passage_counts()
         return [_info(d, counts.get(d.doc_id, 0)) for d in snap.docs.values()]
 
-    def essays(self) -> list[EssayInfo]:
-        """The library as it is in the folder, without loading the model."""
-        out = []
+    def essays(self) -> tuple[list[EssayInfo], list[str]]:
+        """The library as it is in the folder, without loading the model.
+
+        Returns:
+            The essays, and a one-line reason for each file that is skipped.
+        """
+        out, skipped = [], []
         for item in load_library(self.settings.seeds_dir):
-            if isinstance(item, DocumentError):
-                continue
-            chunks = chunk_document(item)
-            out.append(_info(item, len(chunks.passages)))
-        return out
+            try:
+                if isinstance(item, DocumentError):
+                    raise item
+                out.append(_info(item, len(chunk_document(item).passages)))
+            except DocumentError as exc:
+                skipped.append(str(exc))
+        return out, skipped
 
 
 def _info(doc: Document, passages: int) -> EssayInfo:

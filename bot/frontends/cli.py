@@ -41,13 +41,20 @@ def _engine(settings: Settings) -> Engine:
 
 
 def _ensure_index(engine: Engine) -> None:
-    """Build the index if needed, telling the user why the first run is slower."""
+    """Build the index when there is none (saying why the first run is slower); when the
+    library changed since it was built, answer from it anyway and say so."""
     from bot.index.store import current_generation
 
-    if current_generation(engine.settings.index_dir) is None or engine.is_stale():
+    if current_generation(engine.settings.index_dir) is None:
         print("Building the index from the library…", file=sys.stderr)
         report = engine.index(progress=sys.stderr.isatty())
         print(report.summary(), file=sys.stderr)
+        return
+    changed = engine.changed_since_index()
+    if changed is None or changed:
+        what = "The library" if changed is None else f"{len(changed)} essay file(s)"
+        print(f"note: {what} changed since the index was built — run `python bot.py index`",
+              file=sys.stderr)  # fmt: skip
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -188,7 +195,9 @@ def cmd_essays(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "essays_action", None) == "edit":
         return cmd_edit(args, settings)
 
-    essays = Engine(settings).essays()
+    essays, skipped = Engine(settings).essays()
+    for reason in skipped:
+        print(f"warning: skipped {reason}", file=sys.stderr)
     if args.json:
         _print_json([e.as_dict() for e in essays])
         return 0

@@ -17,7 +17,7 @@ from bot.index.cache import EmbeddingCache
 from bot.index.chunks import DocChunks, chunk_document
 from bot.index.embed import Embedder, PassageVectors
 from bot.index.keypoints import SUMMARY_VERSION, essay_summary_points
-from bot.index.store import StageHook, no_stage, read_manifest, write_generation
+from bot.index.store import StageHook, no_stage, prune, read_manifest, write_generation
 from bot.ingest.chunking import CHUNKER_VERSION
 from bot.ingest.documents import DocumentError, library_files, read_document
 from bot.settings import Settings
@@ -103,6 +103,24 @@ def is_stale(settings: Settings, model_key: str) -> bool:
     return bool(manifest.get("fingerprint") != fingerprint(settings, model_key))
 
 
+def changed_since_index(settings: Settings, model_key: str) -> list[str] | None:
+    """The library files added, changed or removed since the live index was built.
+
+    Returns:
+        Their names (empty when the index is current), or None when there is no index or
+        it was built with another model, chunker or summary version (everything changed).
+    """
+    manifest = read_manifest(settings.index_dir)
+    now = fingerprint(settings, model_key)
+    old = (manifest or {}).get("fingerprint") or {}
+    if not old or {k: v for k, v in old.items() if k != "files"} != {
+        k: v for k, v in now.items() if k != "files"
+    }:
+        return None
+    before, after = old.get("files", {}), now["files"]
+    return sorted(n for n in before.keys() | after.keys() if before.get(n) != after.get(n))
+
+
 _LOCKS: dict[str, FileLock] = {}
 
 
@@ -126,14 +144,13 @@ def _read_library(
     for path, source in library_sources(settings, staged).items():
         try:
             doc = read_document(source, path)
+            if doc.doc_id in seen:
+                raise DocumentError(f"{path.name}: duplicate essay id {doc.doc_id!r}")
+            prepared.append(chunk_document(doc, cache))
         except DocumentError as exc:
             report.skipped.append(str(exc))
             continue
-        if doc.doc_id in seen:
-            report.skipped.append(f"{path.name}: duplicate essay id {doc.doc_id!r}")
-            continue
         seen.add(doc.doc_id)
-        prepared.append(chunk_document(doc, cache))
     return prepared
 
 
@@ -283,6 +300,7 @@ def build_index(
         report.waited_seconds = time.perf_counter() - t0
     try:
         if not force and not staged and not is_stale(settings, embedder.key):
+            prune(settings.index_dir)  # what an interrupted writer left behind
             manifest = read_manifest(settings.index_dir) or {}
             report.generation = manifest.get("generation")
             report.unchanged = sorted(manifest.get("docs", {}))

@@ -9,10 +9,11 @@ Passages group consecutive sentences of one block (same attribution, adjacent) u
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.ingest.documents import CLEANING_VERSION, Document, content_hash
+from bot.ingest.documents import CLEANING_VERSION, Document, DocumentError, content_hash
 
 CHUNKER_VERSION = f"c5-{CLEANING_VERSION}"
 MAX_PASSAGE_WORDS = 110
@@ -94,6 +95,46 @@ def _for_segmenter(text: str) -> str:
     return text.replace("\n", " ").replace("--", "——")
 
 
+#: pysbd reads at most this many characters at a time: its cost grows faster than the
+#: text, and a 1 MB "paragraph" (200,000 one-word lines) would take hours.
+SEGMENT_CHARS = 5000
+#: The most sentences one essay may have (a 350,000-word book has about 20,000).
+MAX_SENTENCES = 50_000
+
+
+def _raw_spans(text: str) -> Iterator[tuple[int, int]]:
+    """pysbd's sentences of a paragraph as (start, end) offsets, read window by window.
+
+    Each window's last sentence may be cut by the window's end, so the next window starts
+    there; a window with no sentence boundary at all is cut at its last space (the piece
+    is then split further by :func:`_pieces`).
+    """
+    seg = _segmenter()
+    pos = 0
+    while pos < len(text):
+        window = text[pos : pos + SEGMENT_CHARS]
+        final = pos + SEGMENT_CHARS >= len(text)
+        spans, cursor = [], 0
+        for raw in seg.segment(window):
+            piece = raw.strip()
+            found = window.find(piece, cursor) if piece else -1
+            if found >= 0:  # else pysbd normalised something: skip it
+                cursor = found + len(piece)
+                spans.append((pos + found, pos + cursor))
+        if final:
+            yield from spans
+            return
+        if len(spans) > 1:
+            yield from spans[:-1]
+            pos = spans[-1][0]
+            continue
+        cut = window.rfind(" ") if " " in window.strip() else -1
+        cut = cut if cut > 0 else len(window)
+        if window[:cut].strip():
+            yield pos + len(window) - len(window.lstrip()), pos + len(window[:cut].rstrip())
+        pos += cut
+
+
 def split_sentences(doc: Document) -> list[Sentence]:
     """Every quotable sentence of a document, in order.
 
@@ -102,21 +143,14 @@ def split_sentences(doc: Document) -> list[Sentence]:
 
     Fragments are skipped: a piece with fewer than three words and no final punctuation
     (a stray "JL" initial) is not a sentence anyone should be quoted by.
+
+    Raises:
+        DocumentError: The essay has more than :data:`MAX_SENTENCES` sentences.
     """
-    seg = _segmenter()
     out: list[Sentence] = []
     for p_index, para in enumerate(doc.paragraphs):
         text = _for_segmenter(doc.text[para.start : para.end])
-        cursor = 0
-        for raw in seg.segment(text):
-            piece = raw.strip()
-            if not piece:
-                continue
-            found = text.find(piece, cursor)
-            if found < 0:  # pysbd normalised something; fall back to the rest of the text
-                continue
-            cursor = found + len(piece)
-            s, e = found, found + len(piece)
+        for s, e in _raw_spans(text):
             marker = _MARKER.match(text, s, e)
             if marker:
                 s = marker.end()
@@ -128,6 +162,10 @@ def split_sentences(doc: Document) -> list[Sentence]:
                 continue
             for a, b in _pieces(text, s, e):
                 out.append(Sentence(para.start + a, para.start + b, p_index))
+        if len(out) > MAX_SENTENCES:
+            raise DocumentError(
+                f"{doc.doc_id} has over {MAX_SENTENCES:,} sentences; split it into several essays"
+            )
     return out
 
 

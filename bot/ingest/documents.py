@@ -430,7 +430,7 @@ class _Paragraphs:
             and (
                 in_comments
                 or self.wrapped
-                or not _TERMINAL.search(self.body[self.open[0] : self.open[1]])
+                or not _TERMINAL.match(self.body, self.open[1] - 1, self.open[1])
             )
             and not _BULLET.match(line.text)
         )

@@ -83,6 +83,7 @@ class ExplainerBot(commands.Bot):
         self.engine = engine
         self.settings = settings
         self.admin = LibraryAdmin(engine)
+        self.background: asyncio.Task[None] | None = None
 
     async def setup_hook(self) -> None:
         started = time.perf_counter()
@@ -90,6 +91,9 @@ class ExplainerBot(commands.Bot):
         log.info("model and index loaded in %.1f s", time.perf_counter() - started)
         for extension in EXTENSIONS:
             await self.load_extension(extension)
+        if await asyncio.to_thread(self.engine.is_stale):
+            # Questions are answered from the live index meanwhile.
+            self.background = asyncio.create_task(self._reindex("startup: the library changed"))
         if self.settings.discord_guild_id:
             guild = discord.Object(id=self.settings.discord_guild_id)
             self.tree.copy_global_to(guild=guild)
@@ -98,6 +102,14 @@ class ExplainerBot(commands.Bot):
         else:
             synced = await self.tree.sync()
             log.info("synced %d global commands", len(synced))
+
+    async def _reindex(self, why: str) -> None:
+        """Bring the index up to date off the event loop, logging the outcome."""
+        try:
+            report = await asyncio.to_thread(self.admin.reindex, why)
+            log.info("reindexed (%s): %s", why, report.summary().splitlines()[0])
+        except Exception:
+            log.exception("background reindex failed; answering from the live index")
 
     async def on_message(self, message: discord.Message, /) -> None:
         """No prefix commands: questions in messages are handled by the ask cog."""
