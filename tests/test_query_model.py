@@ -102,3 +102,21 @@ def test_an_unwritable_export_folder_keeps_questions_on_torch(
     vector = emb.embed_query("Can a ceasefire hold?")
     assert emb.query_backend == "torch"
     assert np.allclose(vector, embedder.embed_query_torch("Can a ceasefire hold?"))
+
+
+def test_a_full_disk_during_export_is_one_log_line(
+    fresh_process: None, embedder: Embedder, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+) -> None:  # fmt: skip
+    def full_disk(*_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(query_model, "_export_network", full_disk)
+    emb = Embedder(query_dir=tmp_path)
+    with caplog.at_level("WARNING"):
+        vector = emb.embed_query("Can a ceasefire hold?")
+    assert emb.query_backend == "torch"
+    assert np.allclose(vector, embedder.embed_query_torch("Can a ceasefire hold?"))
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and warnings[0].exc_info is None
+    assert "No space left on device" in warnings[0].getMessage()

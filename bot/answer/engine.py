@@ -15,7 +15,7 @@ from bot.answer.summarize import Summary, essay_summary, perspectives, topic_sum
 from bot.index.build import IndexReport, Staged, build_index, changed_since_index, is_stale
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder
-from bot.index.store import Snapshot, current_generation, load_snapshot
+from bot.index.store import IndexMissing, Snapshot, current_generation, load_snapshot
 from bot.ingest.documents import Document, DocumentError, load_library
 from bot.settings import Settings
 
@@ -109,17 +109,20 @@ class Engine:
         """The live generation, reloaded when another one went live.
 
         Questions never wait for a rebuild: a library that changed since the index was
-        built is served from the live generation (front ends say so and reindex); only a
-        library with no index at all is indexed here, on first use.
+        built is served from the live generation (front ends say so and reindex); a
+        damaged one by the newest intact one. Only a library with no usable index at all
+        is indexed here, on first use.
         """
         with self._lock:
             live = current_generation(self.settings.index_dir)
-            if self._snapshot is not None and self._snapshot.generation == live:
+            if self._snapshot is not None and self._snapshot.live == live:
                 return self._snapshot
-            if live is None:
-                self.index()
-            else:
+            try:
+                if live is None:
+                    raise IndexMissing("no index yet")
                 self._snapshot = load_snapshot(self.settings.index_dir)
+            except IndexMissing:  # none yet, or every generation is damaged: build one
+                self.index()
             assert self._snapshot is not None
             return self._snapshot
 

@@ -17,7 +17,15 @@ from bot.index.cache import EmbeddingCache
 from bot.index.chunks import DocChunks, chunk_document
 from bot.index.embed import Embedder, PassageVectors
 from bot.index.keypoints import SUMMARY_VERSION, essay_summary_points
-from bot.index.store import StageHook, no_stage, prune, read_manifest, write_generation
+from bot.index.store import (
+    StageHook,
+    current_generation,
+    intact,
+    no_stage,
+    prune,
+    read_manifest,
+    write_generation,
+)
 from bot.ingest.chunking import CHUNKER_VERSION
 from bot.ingest.documents import DocumentError, library_files, read_document
 from bot.settings import Settings
@@ -101,6 +109,12 @@ def is_stale(settings: Settings, model_key: str) -> bool:
     if manifest is None:
         return True
     return bool(manifest.get("fingerprint") != fingerprint(settings, model_key))
+
+
+def _live_damaged(settings: Settings) -> bool:
+    """The live generation's files are not those it was written with (checksums)."""
+    live = current_generation(settings.index_dir)
+    return live is not None and not intact(settings.index_dir / "generations" / live, full=True)
 
 
 def changed_since_index(settings: Settings, model_key: str) -> list[str] | None:
@@ -299,7 +313,7 @@ def build_index(
         lock.acquire(timeout=lock_timeout)
         report.waited_seconds = time.perf_counter() - t0
     try:
-        if not force and not staged and not is_stale(settings, embedder.key):
+        if not (force or staged or is_stale(settings, embedder.key) or _live_damaged(settings)):
             prune(settings.index_dir)  # what an interrupted writer left behind
             manifest = read_manifest(settings.index_dir) or {}
             report.generation = manifest.get("generation")

@@ -4,13 +4,17 @@ changed (after simonw/llm's ``Collection.content_hash``)."""
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
+import time
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 
 from bot.index.embed import PassageVectors
+
+log = logging.getLogger(__name__)
 
 
 class EmbeddingCache:
@@ -24,13 +28,31 @@ class EmbeddingCache:
     def __init__(self, path: Path, model_key: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.model_key = model_key
-        self.db = sqlite3.connect(path, timeout=60)
-        self.db.execute("PRAGMA journal_mode=WAL")
-        self.db.execute(
-            "CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, dim INTEGER,"
-            " passage BLOB, sentences BLOB, PRIMARY KEY (model, hash))"
-        )
-        self.db.execute("CREATE TABLE IF NOT EXISTS sentences (key TEXT PRIMARY KEY, spans TEXT)")
+        try:
+            self.db = self._open(path)
+        except sqlite3.DatabaseError as exc:  # a damaged cache is only lost work: start anew
+            aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
+            log.warning("embedding cache %s is damaged (%s); moved to %s", path, exc, aside)
+            path.rename(aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            self.db = self._open(path)
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        db = sqlite3.connect(path, timeout=60)
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(
+                "CREATE TABLE IF NOT EXISTS vectors (model TEXT, hash TEXT, dim INTEGER,"
+                " passage BLOB, sentences BLOB, PRIMARY KEY (model, hash))"
+            )
+            db.execute("CREATE TABLE IF NOT EXISTS sentences (key TEXT PRIMARY KEY, spans TEXT)")
+            db.execute("SELECT 1 FROM vectors LIMIT 1").fetchone()
+        except sqlite3.DatabaseError:
+            db.close()
+            raise
+        return db
 
     def get_sentences(self, key: str) -> list[tuple[int, int, int]] | None:
         """Cached sentence spans (start, end, paragraph) of a document version."""

@@ -17,7 +17,9 @@ name can still open it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -39,6 +41,7 @@ from bot.ingest.documents import Document, Paragraph
 
 FORMAT_VERSION = 1
 _GEN_NAME = re.compile(r"^(\d{6})-\d{8}T")
+log = logging.getLogger(__name__)
 KEEP_GENERATIONS = 2
 
 
@@ -89,6 +92,7 @@ class Snapshot:
     dense: Any
     lexical: LexicalIndex
     extras: dict[str, Any] = field(default_factory=dict)
+    live: str = ""  # the live generation when this one was loaded (itself, unless damaged)
     _tokens: dict[int, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
     _passage_vectors: np.ndarray | None = field(default=None, init=False, repr=False)
     _authors: frozenset[str] | None = field(default=None, init=False, repr=False)
@@ -137,20 +141,58 @@ def _paragraphs_from_json(raw: str) -> tuple[Paragraph, ...]:
 
 
 def current_generation(index_dir: Path) -> str | None:
-    """The name of the live generation, or None."""
+    """The name of the live generation, or None (no index, or a damaged pointer)."""
     try:
-        name = (index_dir / "CURRENT").read_text().strip()
-    except OSError:
+        name = (index_dir / "CURRENT").read_text(encoding="ascii").strip()
+    except (OSError, ValueError):
         return None
-    return name if name and (index_dir / "generations" / name / "manifest.json").exists() else None
+    if not _GEN_NAME.match(name) or "/" in name:
+        return None
+    return name if (index_dir / "generations" / name / "manifest.json").is_file() else None
+
+
+def _manifest(folder: Path) -> dict[str, Any] | None:
+    """A generation folder's manifest, or None when it is missing or unreadable."""
+    try:
+        data = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
 
 
 def read_manifest(index_dir: Path) -> dict[str, Any] | None:
     """The live generation's manifest, or None."""
     name = current_generation(index_dir)
-    if name is None:
-        return None
-    return dict(json.loads((index_dir / "generations" / name / "manifest.json").read_text()))
+    return None if name is None else _manifest(index_dir / "generations" / name)
+
+
+def _checksums(folder: Path) -> dict[str, list[Any]]:
+    """Size and SHA-256 of every file of a generation, by path inside it."""
+    out: dict[str, list[Any]] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        rel = path.relative_to(folder).as_posix()
+        if rel != "manifest.json":
+            digest = hashlib.sha256(path.read_bytes()).hexdigest()
+            out[rel] = [path.stat().st_size, digest]
+    return out
+
+
+def intact(folder: Path, full: bool = False) -> bool:
+    """Whether a generation's files are as written: their sizes (cheap, on every load)
+    and, with `full`, their checksums (what `index` checks before trusting it)."""
+    manifest = _manifest(folder)
+    if manifest is None:
+        return False
+    for rel, (size, digest) in (manifest.get("files") or {}).items():
+        path = folder / rel
+        try:
+            if path.stat().st_size != size:
+                return False
+            if full and hashlib.sha256(path.read_bytes()).hexdigest() != digest:
+                return False
+        except OSError:
+            return False
+    return True
 
 
 StageHook = Callable[[str], None]
@@ -202,6 +244,7 @@ def write_generation(
     (tmp / "extras.json").write_text(json.dumps(extras or {}))
     stage("write-manifest")
     counts["docs"] = len(chunks)
+    manifest = {**manifest, "files": _checksums(tmp)}
     _write_manifest(tmp, manifest, name, dim, counts)
     _fsync_dir(tmp)
     stage("rename")
@@ -323,30 +366,47 @@ def prune(index_dir: Path) -> None:
             shutil.rmtree(p, ignore_errors=True)
 
 
+def _complete(index_dir: Path) -> list[str]:
+    """Complete generations, newest first."""
+    gens = index_dir / "generations"
+    if not gens.is_dir():
+        return []
+    names = [p.name for p in gens.iterdir() if _GEN_NAME.match(p.name)]
+    return sorted((n for n in names if _manifest(gens / n) is not None), reverse=True)
+
+
 def load_snapshot(index_dir: Path) -> Snapshot:
-    """Load the live generation into memory.
+    """Load the live generation into memory; if it is damaged, the newest intact one.
 
     A writer may switch generations and prune the old one while we read; then we read
-    the new one.
+    the new one. A damaged generation is logged and passed over (``index`` rebuilds it).
 
     Raises:
-        IndexMissing: There is no complete generation.
+        IndexMissing: There is no intact generation.
     """
-    for attempt in range(5):
-        try:
-            return _load_snapshot(index_dir)
-        except (FileNotFoundError, sqlite3.OperationalError, RuntimeError) as exc:
-            if isinstance(exc, IndexMissing) or attempt == 4:
-                raise
-            time.sleep(0.05 * (attempt + 1))
+    for _ in range(5):
+        live = current_generation(index_dir)
+        order = ([live] if live else []) + [n for n in _complete(index_dir) if n != live]
+        for name in order:
+            folder = index_dir / "generations" / name
+            try:
+                if not intact(folder):
+                    raise ValueError("its files are not the size they were written")
+                snap = _load_generation(folder, name)
+            except Exception as exc:  # noqa: BLE001 - damage has no common exception type
+                if current_generation(index_dir) != live:
+                    break  # a writer switched generations meanwhile: start again
+                log.warning("index generation %s is damaged (%s); using an older one", name, exc)
+                continue
+            snap.live = live or name
+            return snap
+        else:
+            raise IndexMissing(f"no intact index in {index_dir}")
+        time.sleep(0.05)
     raise IndexMissing(f"no index in {index_dir}")
 
 
-def _load_snapshot(index_dir: Path) -> Snapshot:
-    name = current_generation(index_dir)
-    if name is None:
-        raise IndexMissing(f"no index in {index_dir}")
-    folder = index_dir / "generations" / name
+def _load_generation(folder: Path, name: str) -> Snapshot:
     manifest = json.loads((folder / "manifest.json").read_text())
     db = sqlite3.connect(f"file:{folder / 'library.sqlite'}?mode=ro", uri=True)
     try:

@@ -1,0 +1,93 @@
+"""A damaged index heals itself: readers fall back to the newest intact generation, and
+`index` rebuilds what is damaged; nothing needs deleting by hand."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+
+from bot.admin.library import LibraryAdmin
+from bot.answer.engine import Engine
+from bot.frontends.cli import main
+from bot.index.store import current_generation, intact
+
+QUESTION = "Why can't Putin afford to end the war?"
+ESSAY = (
+    "---\ntitle: Night convoys\nauthor: K. Writer\n---\n"
+    + "Supply convoys move at night because drones watch the roads. " * 6
+    + "\n"
+)
+
+
+@pytest.fixture
+def two_generations(private_engine: Engine) -> Engine:
+    """An index with a live generation and the previous one beside it."""
+    private_engine.index()
+    private_engine.index(force=True)
+    return private_engine
+
+
+def _live(engine: Engine) -> Path:
+    name = current_generation(engine.settings.index_dir)
+    assert name is not None
+    return engine.settings.index_dir / "generations" / name
+
+
+def _answers(engine: Engine) -> bool:
+    fresh = Engine(engine.settings, engine.embedder)  # a new reader, as a new process
+    return any("afford to end the war" in e.quote for e in fresh.ask(QUESTION).excerpts)
+
+
+@pytest.mark.parametrize("damaged", ["passages.faiss", "library.sqlite", "sentences.npy"])
+def test_a_truncated_file_falls_back_then_index_rebuilds(
+    two_generations: Engine, damaged: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    live = _live(two_generations)
+    path = live / damaged
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    assert not intact(live)
+    with caplog.at_level(logging.WARNING):
+        assert _answers(two_generations)  # served from the previous generation
+    assert any("is damaged" in r.getMessage() for r in caplog.records)
+    report = two_generations.index()  # plain `index`, no --rebuild
+    assert report.rebuilt and intact(_live(two_generations), full=True)
+    assert _answers(two_generations)
+
+
+def test_a_changed_byte_is_caught_by_index(two_generations: Engine) -> None:
+    path = _live(two_generations) / "sentences.npy"
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # same size: only the checksum tells
+    path.write_bytes(bytes(data))
+    assert two_generations.index().rebuilt
+    assert intact(_live(two_generations), full=True)
+
+
+@pytest.mark.parametrize("damage", ["manifest", "pointer"])
+def test_a_broken_manifest_or_pointer_is_rebuilt_by_any_command(
+    private_engine: Engine, damage: str, monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    index_dir = private_engine.settings.index_dir
+    if damage == "manifest":
+        (_live(private_engine) / "manifest.json").write_text("{broken")
+    else:
+        (index_dir / "CURRENT").write_bytes(b"\xff\xfe")
+    monkeypatch.setenv("SEEDS_DIR", str(private_engine.settings.seeds_dir))
+    monkeypatch.setenv("INDEX_DIR", str(index_dir))
+    assert main(["ask", QUESTION]) == 0
+    assert "afford to end the war" in capsys.readouterr().out
+    assert main(["index"]) == 0
+    assert intact(_live(private_engine), full=True)
+
+
+def test_a_damaged_embedding_cache_is_moved_aside(private_engine: Engine) -> None:
+    cache = private_engine.settings.index_dir / "embeddings.sqlite"
+    cache.write_bytes(b"this is not a database" * 100)
+    admin = LibraryAdmin(private_engine)
+    change = admin.add("convoys.md", ESSAY.encode())
+    assert change.doc_id == "night-convoys"
+    assert list(cache.parent.glob("embeddings.sqlite.damaged-*"))
+    assert _answers(private_engine)
