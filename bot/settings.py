@@ -60,6 +60,7 @@ class Settings:
         max_question_chars: Longest question accepted.
         max_upload_bytes: Largest essay file accepted.
         min_essay_chars: Shortest essay text accepted.
+        max_essay_sentences: Most sentences one essay may have (bounds indexing time).
         summary_sentences: Key sentences in an essay summary.
         discord_token: The bot token (only `run` needs it).
         discord_guild_id: Sync commands to this guild only (development).
@@ -75,6 +76,7 @@ class Settings:
     max_question_chars: int = 1000
     max_upload_bytes: int = 5 * 1024 * 1024
     min_essay_chars: int = 200
+    max_essay_sentences: int = 50_000
     summary_sentences: int = 6
     discord_token: str = field(default="", repr=False)
     discord_guild_id: int | None = None
@@ -113,6 +115,7 @@ class Settings:
             max_question_chars=_int(values, "MAX_QUESTION_CHARS", cls.max_question_chars),
             max_upload_bytes=_int(values, "MAX_UPLOAD_BYTES", cls.max_upload_bytes),
             min_essay_chars=_int(values, "MIN_ESSAY_CHARS", cls.min_essay_chars),
+            max_essay_sentences=_int(values, "MAX_ESSAY_SENTENCES", cls.max_essay_sentences),
             summary_sentences=_int(values, "SUMMARY_SENTENCES", cls.summary_sentences),
             discord_token=(values.get("DISCORD_TOKEN") or "").strip(),
             discord_guild_id=int(guild) if guild else None,

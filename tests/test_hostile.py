@@ -278,3 +278,41 @@ def test_a_changed_library_is_answered_from_the_live_index(
     assert _tree(admin.settings.index_dir) == before  # nothing written: a read-only index
     assert main(["essays"]) == 0
     assert "warning: skipped zz-bad.md" in capsys.readouterr().err
+
+
+def test_two_hundred_thousand_short_lines_are_read_in_bounded_memory(tmp_path: Path) -> None:
+    lines = tmp_path / "lines.txt"
+    words = ("convoy", "night", "drone", "road", "supply", "front", "river")
+    lines.write_text("Lines\n" + "\n".join(words[i % 7] for i in range(200_000)) + "\n")
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
+        "from pathlib import Path\n"
+        "from bot.ingest.chunking import make_passages, split_sentences\n"
+        "from bot.ingest.documents import read_document\n"
+        f"doc = read_document(Path({str(lines)!r}))\n"
+        "sentences = split_sentences(doc)\n"
+        "print(len(sentences), len(make_passages(doc, sentences)))\n"
+    )
+    # Before: the paragraph was re-read for every line and pysbd read 1.2 MB at once
+    # (hours); the timeout is a generous bound, not the measure.
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240
+    )
+    assert proc.returncode == 0, proc.stderr
+    n_sentences, n_passages = map(int, proc.stdout.split())
+    assert 0 < n_sentences <= 200_000 // 80 and n_passages <= n_sentences
+
+
+def test_an_essay_over_the_sentence_limit_is_refused(admin: LibraryAdmin) -> None:
+    settings = admin.settings.with_(max_essay_sentences=500)  # the seeds have fewer
+    strict = LibraryAdmin(Engine(settings, admin.engine.embedder))
+    folder = admin.settings.seeds_dir
+    before = _bytes_of(folder)
+    many = " ".join(f"Sentence {i} is said here." for i in range(600))
+    long_essay = f"---\ntitle: Many\n---\n{many}\n"
+    with pytest.raises(RejectedError, match="over the limit of 500"):
+        strict.add("many.md", long_essay.encode())
+    assert _bytes_of(folder) == before
+    assert "many" not in strict.engine.snapshot().docs
+    _still_answers(strict)

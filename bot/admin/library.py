@@ -216,6 +216,10 @@ class LibraryAdmin:
         staged.write_text(text, encoding="utf-8")
         try:
             report = self.engine.index(staged={target: staged})
+            mine = (f"{target.name}:", f"{target.name} ", f"{target.stem} ")
+            refused = [r for r in report.skipped if r.startswith(mine)]
+            if refused:  # e.g. over MAX_ESSAY_SENTENCES: the index went on without it
+                raise RejectedError(refused[0])
             target.parent.mkdir(parents=True, exist_ok=True)
             os.link(staged, target)  # never replaces a file: fails if one appeared
         except FileExistsError:

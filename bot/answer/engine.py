@@ -229,7 +229,8 @@ class Engine:
             try:
                 if isinstance(item, DocumentError):
                     raise item
-                out.append(_info(item, len(chunk_document(item).passages)))
+                chunks = chunk_document(item, max_sentences=self.settings.max_essay_sentences)
+                out.append(_info(item, len(chunks.passages)))
             except DocumentError as exc:
                 skipped.append(str(exc))
         return out, skipped

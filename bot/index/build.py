@@ -160,7 +160,7 @@ def _read_library(
             doc = read_document(source, path)
             if doc.doc_id in seen:
                 raise DocumentError(f"{path.name}: duplicate essay id {doc.doc_id!r}")
-            prepared.append(chunk_document(doc, cache))
+            prepared.append(chunk_document(doc, cache, settings.max_essay_sentences))
         except DocumentError as exc:
             report.skipped.append(str(exc))
             continue

@@ -16,7 +16,7 @@ from bot.ingest.chunking import (
     sentence_spans,
     split_sentences,
 )
-from bot.ingest.documents import Document
+from bot.ingest.documents import Document, DocumentError
 
 
 @dataclass
@@ -46,13 +46,20 @@ class DocChunks:
         return sentence_spans(self.passages[passage], self.sentences)
 
 
-def chunk_document(doc: Document, cache: EmbeddingCache | None = None) -> DocChunks:
+def chunk_document(
+    doc: Document, cache: EmbeddingCache | None = None, max_sentences: int = 50_000
+) -> DocChunks:
     """Sentences and passages of a document, with passage texts and hashes (no vectors).
 
     Args:
         doc: The document.
         cache: Where sentence spans of unchanged documents are remembered (sentence
             splitting is the slow part of chunking).
+        max_sentences: The most sentences an essay may have (``MAX_ESSAY_SENTENCES``),
+            which bounds its passages, embedding time and memory too.
+
+    Raises:
+        DocumentError: The essay has more sentences than that.
     """
     key = f"{CHUNKER_VERSION}:{doc.content_hash}"
     known = cache.get_sentences(key) if cache else None
@@ -62,6 +69,11 @@ def chunk_document(doc: Document, cache: EmbeddingCache | None = None) -> DocChu
         sentences = split_sentences(doc)
         if cache:
             cache.put_sentences(key, [(s.start, s.end, s.paragraph) for s in sentences])
+    if len(sentences) > max_sentences:
+        raise DocumentError(
+            f"{doc.doc_id} has {len(sentences):,} sentences, over the limit of "
+            f"{max_sentences:,} (MAX_ESSAY_SENTENCES); split it into several essays"
+        )
     passages = make_passages(doc, sentences)
     texts = [p.embed_text(doc.text, sentences) for p in passages]
     hashes = [passage_hash(t, sentence_spans(p, sentences)) for t, p in zip(texts, passages)]

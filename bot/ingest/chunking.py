@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.ingest.documents import CLEANING_VERSION, Document, DocumentError, content_hash
+from bot.ingest.documents import CLEANING_VERSION, Document, content_hash
 
 CHUNKER_VERSION = f"c5-{CLEANING_VERSION}"
 MAX_PASSAGE_WORDS = 110
@@ -98,8 +98,6 @@ def _for_segmenter(text: str) -> str:
 #: pysbd reads at most this many characters at a time: its cost grows faster than the
 #: text, and a 1 MB "paragraph" (200,000 one-word lines) would take hours.
 SEGMENT_CHARS = 5000
-#: The most sentences one essay may have (a 350,000-word book has about 20,000).
-MAX_SENTENCES = 50_000
 
 
 def _raw_spans(text: str) -> Iterator[tuple[int, int]]:
@@ -143,9 +141,6 @@ def split_sentences(doc: Document) -> list[Sentence]:
 
     Fragments are skipped: a piece with fewer than three words and no final punctuation
     (a stray "JL" initial) is not a sentence anyone should be quoted by.
-
-    Raises:
-        DocumentError: The essay has more than :data:`MAX_SENTENCES` sentences.
     """
     out: list[Sentence] = []
     for p_index, para in enumerate(doc.paragraphs):
@@ -162,10 +157,6 @@ def split_sentences(doc: Document) -> list[Sentence]:
                 continue
             for a, b in _pieces(text, s, e):
                 out.append(Sentence(para.start + a, para.start + b, p_index))
-        if len(out) > MAX_SENTENCES:
-            raise DocumentError(
-                f"{doc.doc_id} has over {MAX_SENTENCES:,} sentences; split it into several essays"
-            )
     return out
 
 
