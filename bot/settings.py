@@ -40,6 +40,14 @@ def _int(values: Mapping[str, str | None], key: str, default: int) -> int:
         raise SettingsError(f"{key} must be a whole number, got {raw!r}") from exc
 
 
+def _ids(values: Mapping[str, str | None], key: str) -> tuple[int, ...]:
+    """Discord ids (snowflakes), comma-separated."""
+    raw = [part.strip() for part in (values.get(key) or "").split(",") if part.strip()]
+    if not all(part.isdigit() for part in raw):
+        raise SettingsError(f"{key} must be Discord ids (numbers, comma-separated), got {raw!r}")
+    return tuple(int(part) for part in raw)
+
+
 def _path(values: Mapping[str, str | None], key: str, default: str) -> Path:
     raw = values.get(key) or default
     path = Path(raw).expanduser()
@@ -64,7 +72,10 @@ class Settings:
         summary_sentences: Key sentences in an essay summary.
         discord_token: The bot token (only `run` needs it).
         discord_guild_id: Sync commands to this guild only (development).
-        admin_role: A role name whose members may administer the library.
+        admin_guild_ids: The library's home servers: the only ones where the admin
+            commands exist and run. None: the library is administered from the CLI only.
+        admin_role_id: A role (by id, never by name) whose members may administer the
+            library in a home server, besides members with Manage Server.
         ask_cooldown_seconds: Per-user cooldown on `/ask`.
     """
 
@@ -80,7 +91,8 @@ class Settings:
     summary_sentences: int = 6
     discord_token: str = field(default="", repr=False)
     discord_guild_id: int | None = None
-    admin_role: str = ""
+    admin_guild_ids: tuple[int, ...] = ()
+    admin_role_id: int | None = None
     ask_cooldown_seconds: float = 10.0
 
     @classmethod
@@ -103,9 +115,13 @@ class Settings:
         path = dotenv_path or Path(env.get("ENV_FILE") or ROOT / ".env")
         values: dict[str, str | None] = dict(dotenv_values(path)) if path.is_file() else {}
         values.update(env)
-        guild = values.get("DISCORD_GUILD_ID") or ""
-        if guild and not guild.isdigit():
-            raise SettingsError(f"DISCORD_GUILD_ID must be a number, got {guild!r}")
+        if values.get("ADMIN_ROLE"):
+            raise SettingsError(
+                "ADMIN_ROLE (a role name any server can copy) is no longer read: "
+                "set ADMIN_ROLE_ID to the role's id, and ADMIN_GUILD_IDS to your server's id"
+            )
+        guild = _ids(values, "DISCORD_GUILD_ID")
+        role = _ids(values, "ADMIN_ROLE_ID")
         return cls(
             seeds_dir=_path(values, "SEEDS_DIR", "seeds"),
             index_dir=_path(values, "INDEX_DIR", "index"),
@@ -118,8 +134,9 @@ class Settings:
             max_essay_sentences=_int(values, "MAX_ESSAY_SENTENCES", cls.max_essay_sentences),
             summary_sentences=_int(values, "SUMMARY_SENTENCES", cls.summary_sentences),
             discord_token=(values.get("DISCORD_TOKEN") or "").strip(),
-            discord_guild_id=int(guild) if guild else None,
-            admin_role=values.get("ADMIN_ROLE") or "",
+            discord_guild_id=guild[0] if guild else None,
+            admin_guild_ids=_ids(values, "ADMIN_GUILD_IDS"),
+            admin_role_id=role[0] if role else None,
             ask_cooldown_seconds=_float(values, "ASK_COOLDOWN_SECONDS", cls.ask_cooldown_seconds),
         )
 

@@ -35,7 +35,8 @@ def env_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("ENV_FILE", str(tmp_path / "no.env"))
     monkeypatch.setenv("INDEX_DIR", str(tmp_path / "index"))
     monkeypatch.setenv("SEEDS_DIR", str(SEEDS))
-    for key in ("DISCORD_TOKEN", "DISCORD_GUILD_ID", "ADMIN_ROLE", "MODEL", "TOP_K"):
+    for key in ("DISCORD_TOKEN", "DISCORD_GUILD_ID", "ADMIN_ROLE", "ADMIN_ROLE_ID",
+                "ADMIN_GUILD_IDS", "MODEL", "TOP_K", "ABSTAIN_THRESHOLD"):  # fmt: skip
         monkeypatch.delenv(key, raising=False)
 
 

@@ -20,6 +20,7 @@ from aiohttp import WSMsgType, web
 APP_ID = 900000000000000001
 BOT_ID = APP_ID
 GUILD_ID = 900000000000000100
+OTHER_GUILD_ID = 900000000000000150  # a server the bot is in that is not the library's home
 CHANNEL_ID = 900000000000000200
 DM_CHANNEL_ID = 900000000000000300
 ADMIN_ROLE_ID = 900000000000000400
@@ -81,10 +82,13 @@ class FakeDiscord:
         self.ready = asyncio.Event()
         self.files: dict[str, bytes] = {}
         self.messages: dict[str, dict[str, Any]] = {}
-        self.commands: list[dict[str, Any]] = []
+        #: Registered commands by scope: "global" or a guild id.
+        self.commands: dict[str, list[dict[str, Any]]] = {}
         self.new_call = asyncio.Condition()
         self.port = 0
         self.reject_token = False
+        #: Guild ids whose command registration is refused (403, as for a wrong id).
+        self.refuse_guilds: set[str] = set()
         self._runner: web.AppRunner | None = None
 
     # --- lifecycle ------------------------------------------------------------------
@@ -238,15 +242,17 @@ class FakeDiscord:
                     "flags": 0,
                 }
             )
-        if parts[0] == "applications" and parts[-1] == "commands" and m == "PUT":
-            self.commands = [
-                {**c, "id": snowflake(), "application_id": str(APP_ID), "version": "1",
-                 "default_member_permissions": c.get("default_member_permissions")}
-                for c in body
-            ]  # fmt: skip
-            return _json(self.commands)
-        if parts[0] == "applications" and parts[-1] == "commands" and m == "GET":
-            return _json(self.commands)
+        if parts[0] == "applications" and parts[-1] == "commands":
+            scope = parts[3] if len(parts) == 5 and parts[2] == "guilds" else "global"
+            if scope != "global" and scope in self.refuse_guilds:
+                return _json({"message": "Missing Access", "code": 50001}, 403)
+            if m == "PUT":
+                self.commands[scope] = [
+                    {**c, "id": snowflake(), "application_id": str(APP_ID), "version": "1",
+                     "default_member_permissions": c.get("default_member_permissions")}
+                    for c in body
+                ]  # fmt: skip
+            return _json(self.commands.get(scope, []))
         if parts[0] == "channels" and parts[-1] == "messages" and m == "POST":
             return _json(self.message(parts[1], body))
         if parts[0] == "channels" and parts[-1] == "typing":
@@ -292,8 +298,11 @@ class FakeDiscord:
         resolved: dict[str, Any] | None = None,
         dm: bool = False,
         extra: dict[str, Any] | None = None,
+        guild: int = GUILD_ID,
+        roles: list[str] | None = None,
     ) -> dict[str, Any]:
-        """An INTERACTION_CREATE payload for a slash command (kind 2) or autocomplete (4)."""
+        """An INTERACTION_CREATE payload for a slash command (kind 2) or autocomplete (4)
+        from a member of `guild` (with Manage Server when `admin`) or in a DM."""
         perms = EVERYONE_PERMS | (MANAGE_GUILD if admin else 0)
         data: dict[str, Any] = {
             "id": snowflake(),
@@ -303,6 +312,9 @@ class FakeDiscord:
         }
         if resolved:
             data["resolved"] = resolved
+        # As Discord does: a command registered to a guild names that guild in its data.
+        if not dm and any(c["name"] == name for c in self.commands.get(str(guild), [])):
+            data["guild_id"] = str(guild)
         payload: dict[str, Any] = {
             "id": snowflake(), "application_id": str(APP_ID), "type": kind,
             "token": f"tok-{snowflake()}", "version": 1, "data": data,
@@ -315,14 +327,15 @@ class FakeDiscord:
             payload["user"] = who
             payload["channel"] = {"id": str(DM_CHANNEL_ID), "type": 1}
         else:
-            payload["guild_id"] = str(GUILD_ID)
+            payload["guild_id"] = str(guild)
             payload["guild_locale"] = "en-US"
-            roles = [str(ADMIN_ROLE_ID)] if admin else []
+            if roles is None:
+                roles = [str(ADMIN_ROLE_ID)] if admin else []
             payload["member"] = {**member(who, roles), "permissions": str(perms)}
             payload["channel"] = {
                 "id": str(CHANNEL_ID),
                 "type": 0,
-                "guild_id": str(GUILD_ID),
+                "guild_id": str(guild),
                 "name": "general",
                 "position": 0,
                 "permission_overwrites": [],

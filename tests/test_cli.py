@@ -103,3 +103,31 @@ def test_real_process_bad_input_has_no_traceback(seed_index: Path) -> None:
     )  # fmt: skip
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and proc.stderr.startswith("error: ")
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"ADMIN_ROLE": "Librarian"}, "ADMIN_ROLE_ID"),
+        ({"ADMIN_GUILD_IDS": "123,abc"}, "ADMIN_GUILD_IDS must be Discord ids"),
+        ({"ADMIN_ROLE_ID": "Librarian"}, "ADMIN_ROLE_ID must be Discord ids"),
+    ],
+)
+def test_admin_settings_are_ids_not_names(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], env: dict[str, str],
+    message: str,
+) -> None:  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    assert main(["essays"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and message in err and err.count("\n") == 1
+
+
+def test_admin_guild_ids_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import Settings
+
+    monkeypatch.setenv("ADMIN_GUILD_IDS", " 1, 22 ")
+    monkeypatch.setenv("ADMIN_ROLE_ID", "333")
+    settings = Settings.from_env()
+    assert settings.admin_guild_ids == (1, 22) and settings.admin_role_id == 333

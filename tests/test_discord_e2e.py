@@ -19,7 +19,17 @@ from bot.frontends.discord.client import ExplainerBot
 from bot.frontends.discord.embeds import NAME_RE
 from bot.index.embed import Embedder
 from bot.settings import Settings
-from tests.fakediscord import ADMIN, APP_ID, BOT_USER, GUILD_ID, MEMBER, FakeDiscord, user
+from tests.fakediscord import (
+    ADMIN,
+    ADMIN_ROLE_ID,
+    APP_ID,
+    BOT_USER,
+    GUILD_ID,
+    MEMBER,
+    OTHER_GUILD_ID,
+    FakeDiscord,
+    user,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -82,6 +92,7 @@ async def harness(
     settings = Settings(
         seeds_dir=library, index_dir=private_index, ask_cooldown_seconds=0,
         discord_token="fake", discord_guild_id=GUILD_ID, max_upload_bytes=5 * 1024 * 1024,
+        admin_guild_ids=(GUILD_ID,), admin_role_id=ADMIN_ROLE_ID,
     )  # fmt: skip
     engine = Engine(settings, embedder)
     server = FakeDiscord()
@@ -156,8 +167,9 @@ def _verbatim(engine: Engine, quote: str) -> bool:
 
 
 async def test_login_and_command_sync(harness: Harness) -> None:
-    sync = await harness.server.wait_for(lambda c: c.method == "PUT" and "commands" in c.path)
-    assert sync.path == f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"
+    home = f"/applications/{APP_ID}/guilds/{GUILD_ID}/commands"
+    await harness.server.wait_for(lambda c: c.method == "PUT" and c.path == home)
+    sync = next(c for c in harness.server.calls if c.method == "PUT" and c.path == home)
     names = {c["name"] for c in sync.json}
     assert {"ask", "essays", "summary", "perspectives", "reindex", "add-essay"} <= names
 
@@ -170,7 +182,14 @@ async def test_login_and_command_sync(harness: Harness) -> None:
     walk(sync.json)
     admin_cmds = {c["name"]: c for c in sync.json if c["name"] in ("reindex", "add-essay")}
     perms = {n: c.get("default_member_permissions") for n, c in admin_cmds.items()}
-    assert perms == {"reindex": 32, "add-essay": 32}, perms  # Manage Server
+    assert perms == {"reindex": "32", "add-essay": "32"} or perms == {
+        "reindex": 32,
+        "add-essay": 32,
+    }, perms  # Manage Server
+    # Development mode: the global registration is emptied, so no stale copy stays live.
+    glob = f"/applications/{APP_ID}/commands"
+    await harness.server.wait_for(lambda c: c.method == "PUT" and c.path == glob)
+    assert harness.server.commands["global"] == []
     assert not harness.errors
 
 
@@ -272,14 +291,14 @@ async def test_admin_commands_refused_for_members(harness: Harness, library: Pat
     await harness.command(q)
     cb = harness.callback(q).json
     assert cb["type"] == 4 and cb["data"]["flags"] & 64
-    assert "Only server admins" in cb["data"]["content"]
+    assert "Only the library's admins" in cb["data"]["content"]
     att = harness.server.attachment("drones.md", ESSAY.encode())
     add = harness.server.interaction(
         "add-essay", [{"name": "file", "type": 11, "value": att["id"]}], who=MEMBER,
         resolved={"attachments": {att["id"]: att}},
     )  # fmt: skip
     await harness.command(add)
-    assert "Only server admins" in harness.callback(add).json["data"]["content"]
+    assert "Only the library's admins" in harness.callback(add).json["data"]["content"]
     assert sorted(p.name for p in library.iterdir()) == before
 
 
@@ -428,3 +447,98 @@ async def test_refused_token_is_a_one_line_error(
     ]
     assert not any("Traceback" in line for line in err)
     assert run(Settings(discord_token="")) == 2
+
+
+async def test_another_servers_admin_cannot_touch_the_library(
+    harness: Harness, library: Path
+) -> None:
+    """An admin of any other server the bot is in is refused, and nothing changes (even
+    if a stale or forged registration delivers the command there)."""
+    before = {p.name: p.read_bytes() for p in library.iterdir()}
+    generation = harness.bot.engine.snapshot().generation
+    outsider = user(700000000000000077, "other_owner")
+    att = harness.server.attachment("drones.md", ESSAY.encode())
+    add = harness.server.interaction(
+        "add-essay", [{"name": "file", "type": 11, "value": att["id"]}], who=outsider,
+        admin=True, guild=OTHER_GUILD_ID, resolved={"attachments": {att["id"]: att}},
+    )  # fmt: skip
+    reindex = harness.server.interaction("reindex", who=outsider, admin=True, guild=OTHER_GUILD_ID)
+    stale = harness.server.interaction("reindex", who=outsider, admin=True, guild=OTHER_GUILD_ID)
+    stale["data"]["guild_id"] = str(GUILD_ID)  # as if the home registration reached it
+    for payload, says in ((add, "not available here"), (reindex, "not available here"),
+                          (stale, "administered from its home server")):  # fmt: skip
+        await harness.command(payload)
+        reply = harness.callback(payload).json
+        assert reply["type"] == 4 and reply["data"]["flags"] & 64
+        assert says in reply["data"]["content"]
+    assert {p.name: p.read_bytes() for p in library.iterdir()} == before
+    assert harness.bot.engine.snapshot().generation == generation
+    assert str(OTHER_GUILD_ID) not in harness.server.commands  # never registered there
+    dm = harness.server.interaction("reindex", who=ADMIN, dm=True)
+    await harness.command(dm)
+    assert harness.callback(dm).json["data"]["flags"] & 64
+
+
+async def test_the_admin_role_by_id_may_administer(harness: Harness) -> None:
+    """A member without Manage Server but with ADMIN_ROLE_ID (by id) may reindex; a role
+    of the same name with another id may not."""
+    librarian = user(700000000000000055, "lena_librarian")
+    q = harness.server.interaction("reindex", who=librarian, roles=[str(ADMIN_ROLE_ID)])
+    await harness.command(q)
+    assert harness.callback(q).json["type"] == 5  # deferred: allowed
+    report = await harness.followup(q)
+    assert "Index" in report.json["content"]
+    entry = harness.bot.admin.audit.entries(1)[0]
+    assert entry.action == "reindex" and f"server {GUILD_ID}" in entry.who
+    assert str(librarian["id"]) in entry.who
+    impostor = harness.server.interaction("reindex", who=librarian, roles=["12345"])
+    await harness.command(impostor)
+    assert "Only the library's admins" in harness.callback(impostor).json["data"]["content"]
+
+
+async def test_without_home_servers_admin_commands_are_not_registered(
+    library: Path, private_index: Path, embedder: Embedder
+) -> None:
+    settings = Settings(seeds_dir=library, index_dir=private_index, discord_token="fake")
+    server = FakeDiscord()
+    await server.start()
+    old_base, old_gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    Route.BASE = server.api
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(server.gateway_url)
+    bot = ExplainerBot(Engine(settings, embedder), settings, guild_ready_timeout=0.1)
+    task = asyncio.create_task(bot.start("fake-token"))
+    try:
+        await asyncio.wait_for(bot.wait_until_ready(), 60)
+        names = {c["name"] for c in server.commands["global"]}
+        assert "ask" in names and not names & {"reindex", "add-essay"}
+        assert set(server.commands) == {"global"}
+    finally:
+        await bot.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await server.stop()
+        Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
+
+
+async def test_a_refused_sync_is_a_one_line_error(
+    library: Path, private_index: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bot.frontends.discord.client import run
+
+    server = FakeDiscord()
+    server.refuse_guilds = {str(GUILD_ID)}
+    await server.start()
+    old_base, old_gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
+    Route.BASE = server.api
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(server.gateway_url)
+    try:
+        settings = Settings(seeds_dir=library, index_dir=private_index, discord_token="t",
+                            discord_guild_id=GUILD_ID)  # fmt: skip
+        code = await asyncio.to_thread(run, settings)
+    finally:
+        Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_base, old_gateway
+        await server.stop()
+    errors = [ln for ln in capsys.readouterr().err.splitlines() if ln.startswith("error: ")]
+    assert code == 2 and len(errors) == 1
+    assert "refused to register the commands to server" in errors[0]
+    assert "applications.commands" in errors[0]

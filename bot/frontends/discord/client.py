@@ -36,6 +36,8 @@ def error_message(error: app_commands.AppCommandError) -> tuple[str, bool]:
         return f"Slow down a little: try again in {error.retry_after:.0f} s.", False
     if isinstance(error, NotAdmin):
         return str(error), False
+    if isinstance(error, app_commands.CommandNotFound):  # a registration left over elsewhere
+        return "That command is not available here.", False
     if isinstance(error, app_commands.NoPrivateMessage):
         return "That command works in a server, not in DMs.", False
     if isinstance(error, app_commands.CheckFailure):
@@ -45,6 +47,10 @@ def error_message(error: app_commands.AppCommandError) -> tuple[str, bool]:
     if isinstance(original, discord.HTTPException) and original.status == 413:
         return "That file is too large.", False
     return "Something went wrong; it has been logged. Please try again later.", True
+
+
+class SyncRefused(RuntimeError):
+    """Discord refused to register the commands; the message says the likely cause."""
 
 
 class ExplainerTree(app_commands.CommandTree["ExplainerBot"]):
@@ -94,14 +100,39 @@ class ExplainerBot(commands.Bot):
         if await asyncio.to_thread(self.engine.is_stale):
             # Questions are answered from the live index meanwhile.
             self.background = asyncio.create_task(self._reindex("startup: the library changed"))
-        if self.settings.discord_guild_id:
-            guild = discord.Object(id=self.settings.discord_guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to guild %s", len(synced), guild.id)
-        else:
-            synced = await self.tree.sync()
-            log.info("synced %d global commands", len(synced))
+        await self.sync_commands()
+
+    async def sync_commands(self) -> None:
+        """Register the commands where they belong, and nowhere else.
+
+        Everyone's commands are global, or with DISCORD_GUILD_ID (development) copied to
+        that server only, the global registration then emptied so no stale copy stays
+        live. The admin commands are guild commands of the home servers alone.
+
+        Raises:
+            SyncRefused: Discord refused a registration (a wrong server id, or the bot
+                invited without the applications.commands scope).
+        """
+        dev = self.settings.discord_guild_id
+        scopes: list[discord.Object | None] = []
+        if dev:
+            self.tree.copy_global_to(guild=discord.Object(id=dev))
+            self.tree.clear_commands(guild=None)
+            scopes.append(discord.Object(id=dev))
+        scopes.append(None)  # global: everyone's commands, or none in development
+        scopes += [discord.Object(id=g) for g in self.settings.admin_guild_ids if g != dev]
+        for scope in scopes:
+            where = "globally" if scope is None else f"to server {scope.id}"
+            try:
+                synced = await self.tree.sync(guild=scope)
+            except discord.HTTPException as exc:
+                raise SyncRefused(
+                    f"Discord refused to register the commands {where} ({exc.status}: "
+                    f"{exc.text or 'no reason given'}); check DISCORD_GUILD_ID and "
+                    "ADMIN_GUILD_IDS, and that the bot was invited with the "
+                    "applications.commands scope"
+                ) from exc
+            log.info("synced %d commands %s", len(synced), where)
 
     async def _reindex(self, why: str) -> None:
         """Bring the index up to date off the event loop, logging the outcome."""
@@ -141,6 +172,9 @@ def run(settings: Settings) -> int:
             "error: Discord refused the token (DISCORD_TOKEN); reset it in the portal",
             file=sys.stderr,
         )
+        return 2
+    except SyncRefused as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 0

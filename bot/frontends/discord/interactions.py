@@ -43,25 +43,30 @@ async def respond(interaction: Interaction, ephemeral: bool = True, **message: A
         await interaction.response.send_message(ephemeral=ephemeral, **message)
 
 
-def user_label(user: discord.abc.User) -> str:
-    """A user as the logs and the audit log name them: name and id."""
-    return f"{user} ({user.id})"
+def user_label(interaction: Interaction) -> str:
+    """Who acted, as the logs and the audit log name them: user, user id and server id."""
+    user = interaction.user
+    where = f"server {interaction.guild_id}" if interaction.guild_id else "a DM"
+    return f"{user} ({user.id}) in {where}"
 
 
 def is_admin(interaction: Interaction) -> bool:
-    """Manage Server in this guild, or the role named by ADMIN_ROLE.
+    """In one of the library's home servers (ADMIN_GUILD_IDS): Manage Server there, or
+    the ADMIN_ROLE_ID role. Discord's permissions and ids are trusted, never names.
 
     Raises:
         NotAdmin: Otherwise.
     """
     settings = interaction.client.settings
+    if interaction.guild_id is None or interaction.guild_id not in settings.admin_guild_ids:
+        raise NotAdmin("The library is administered from its home server, not from here.")
     perms = interaction.permissions
     if perms.manage_guild or perms.administrator:
         return True
     roles = getattr(interaction.user, "roles", [])
-    if settings.admin_role and any(r.name == settings.admin_role for r in roles):
+    if settings.admin_role_id is not None and any(r.id == settings.admin_role_id for r in roles):
         return True
-    raise NotAdmin("Only server admins (Manage Server) can change the library.")
+    raise NotAdmin("Only the library's admins (Manage Server, or the admin role) can change it.")
 
 
 def ask_cooldown(interaction: Interaction) -> app_commands.Cooldown | None:

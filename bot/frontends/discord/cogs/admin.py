@@ -1,4 +1,10 @@
-"""Administering the library: /reindex and /add-essay (Manage Server, or ADMIN_ROLE)."""
+"""Administering the library: /reindex and /add-essay, only in its home servers.
+
+The commands are registered as guild commands of ADMIN_GUILD_IDS alone (none configured:
+not registered at all, and the library is administered from the CLI), and every run is
+checked again (:func:`~bot.frontends.discord.interactions.is_admin`): a registration
+left over elsewhere, or a server admin's override, cannot reach the library.
+"""
 
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ admin_log = logging.getLogger("bot.admin")
 
 
 class AdminCog(commands.Cog):
-    """Administering the library (Manage Server, or the ADMIN_ROLE role)."""
+    """Administering the library (in a home server: Manage Server, or ADMIN_ROLE_ID)."""
 
     def __init__(self, bot: ExplainerBot) -> None:
         self.bot = bot
@@ -32,7 +38,7 @@ class AdminCog(commands.Cog):
     @app_commands.check(is_admin)
     async def reindex(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        who = user_label(interaction.user)
+        who = user_label(interaction)
         admin_log.info("reindex requested by %s", who)
         report = await asyncio.to_thread(self.bot.admin.reindex, who)
         admin_log.info("reindex by %s done: %s", who, report.summary().splitlines()[0])
@@ -65,7 +71,7 @@ class AdminCog(commands.Cog):
             )
         await interaction.response.defer(ephemeral=True, thinking=True)
         data = await file.read()
-        who = user_label(interaction.user)
+        who = user_label(interaction)
         admin_log.info("add-essay %s (%d bytes) by %s", file.filename, len(data), who)
         meta = {"title": title, "author": author, "date": date, "source": source}
         change = await asyncio.to_thread(self.bot.admin.add, file.filename, data, who, **meta)
@@ -74,5 +80,7 @@ class AdminCog(commands.Cog):
 
 
 async def setup(bot: ExplainerBot) -> None:
-    """Extension entry point."""
-    await bot.add_cog(AdminCog(bot))
+    """Extension entry point: the admin commands exist only in the home servers."""
+    homes = bot.settings.admin_guild_ids
+    if homes:
+        await bot.add_cog(AdminCog(bot), guilds=[discord.Object(id=g) for g in homes])
