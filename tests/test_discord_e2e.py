@@ -370,6 +370,15 @@ async def test_cooldown(harness: Harness) -> None:
     cb = harness.callback(second).json
     assert cb["type"] == 4 and cb["data"]["flags"] & 64
     assert re.search(r"try again in \d+ s", cb["data"]["content"])
+    # A mention or a DM shares the same clock: no way around the cooldown.
+    for dm in (False, True):
+        text = "Does Russia keep treaties?" if dm else f"<@{BOT_USER['id']}> Keep treaties?"
+        msg = harness.server.user_message(text, who=hasty, dm=dm, mentions=[BOT_USER])
+        assert await harness.handled(msg) is True
+        reply = next(c for c in harness.server.calls if _replies_to(c, msg))
+        assert re.search(r"try again in \d+ s", reply.json["content"]) and not reply.json.get(
+            "embeds"
+        )
 
 
 async def test_a_command_that_raises_answers_the_user(

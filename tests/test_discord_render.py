@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import replace
 
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -78,3 +79,20 @@ def test_essays_listing_caps_fields() -> None:
     essays = [EssayInfo(f"id-{i}", f"Title {i}", "A", None, None, 3) for i in range(40)]
     embed = essays_embed(essays)
     assert len(embed.fields) == 25 and "15 more" in (embed.footer.text or "")
+
+
+def test_markdown_heavy_summaries_fit_after_escaping() -> None:
+    """Escaping doubles a markdown-heavy quote; the 6,000 total is counted after it."""
+    heavy = "*_~`|>* " * 150
+    points = tuple(
+        replace(_excerpt(f"{heavy} point {i}.", f"Essay {i // 2}"), doc_id=f"d{i // 2}",
+                author=f"Author {i // 2}")
+        for i in range(20)
+    )  # fmt: skip
+    for kind in ("topic", "perspectives"):
+        embeds = summary_embeds(Summary(kind, "x", False, points))
+        assert sum(len(e) for e in embeds) <= EMBED_TOTAL
+        assert all(len(e.description or "") <= 4096 for e in embeds)
+        assert all(not (e.description or "").endswith("\\\\" + ELLIPSIS) for e in embeds)
+    embeds = excerpt_embeds([_excerpt(heavy * 3) for _ in range(10)])
+    assert sum(len(e) for e in embeds) <= EMBED_TOTAL

@@ -22,7 +22,7 @@ from bot.admin.library import LibraryAdmin, RejectedError
 from bot.answer.engine import Engine, InputError
 from bot.frontends.discord.cogs import EXTENSIONS
 from bot.frontends.discord.embeds import NO_MENTIONS, plain
-from bot.frontends.discord.interactions import Interaction, NotAdmin, respond
+from bot.frontends.discord.interactions import Cooldowns, Interaction, NotAdmin, respond
 from bot.ingest.documents import DocumentError
 from bot.settings import Settings
 
@@ -90,6 +90,7 @@ class ExplainerBot(commands.Bot):
         self.settings = settings
         self.admin = LibraryAdmin(engine)
         self.background: asyncio.Task[None] | None = None
+        self.cooldowns = Cooldowns()
 
     async def setup_hook(self) -> None:
         started = time.perf_counter()

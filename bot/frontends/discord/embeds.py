@@ -80,15 +80,21 @@ def excerpt_embed(
     prefix = heading + (f"{index}. " if index is not None else "")
     title = prefix + trim(ex.title, min(EMBED_TITLE, budget // 5) - len(prefix))
     footer = trim(f"— {attribution(ex)}, {position(ex)}", min(FOOTER, budget // 3))
-    room = min(QUOTE_CHARS, EMBED_DESCRIPTION, budget - len(title) - len(footer)) - 2
+    room = min(QUOTE_CHARS, EMBED_DESCRIPTION, budget - len(title) - len(footer))
     embed = discord.Embed(
-        title=title, url=ex.url or None, description=_quote_block(ex.quote, room), colour=COLOUR
+        title=title, url=ex.url or None, description=_fitted_block(ex.quote, room), colour=COLOUR
     )
-    while len(embed.description or "") > room + 2:  # escaping added characters
-        room -= max(8, (len(embed.description or "") - room) // 2)
-        embed.description = _quote_block(ex.quote, max(20, room))
     embed.set_footer(text=footer)
     return embed
+
+
+def _fitted_block(quote: str, room: int) -> str:
+    """The quote as an escaped block quote in at most `room` characters, escaping counted
+    (a markdown-heavy quote can double in length)."""
+    limit = room
+    while (block := _quote_block(quote, limit)) and len(block) > room and limit > 1:
+        limit = max(1, min(limit - 1, limit - (len(block) - room)))  # always shrinks
+    return block if len(block) <= room else "> " + ELLIPSIS
 
 
 def excerpt_embeds(
@@ -105,7 +111,20 @@ def excerpt_embeds(
     if not excerpts:
         return []
     budget = EMBED_TOTAL // len(excerpts) - 10
-    return [excerpt_embed(ex, start + i, budget, heading) for i, ex in enumerate(excerpts)]
+    return fit([excerpt_embed(ex, start + i, budget, heading) for i, ex in enumerate(excerpts)])
+
+
+def fit(embeds: list[discord.Embed]) -> list[discord.Embed]:
+    """Shrink the longest descriptions until the message is within Discord's 6,000-character
+    total, counted as Discord counts it: after markdown escaping."""
+    while (over := sum(len(e) for e in embeds) - EMBED_TOTAL) > 0:
+        longest = max(embeds, key=lambda e: len(e.description or ""))
+        text = longest.description or ""
+        if len(text) <= 40:
+            break  # nothing left worth cutting (titles and footers have their own budgets)
+        cut = trim(text, max(40, len(text) - over - 8))
+        longest.description = cut[: -len(ELLIPSIS)].rstrip("\\") + ELLIPSIS
+    return embeds
 
 
 def decline_embed(question: str) -> discord.Embed:
@@ -147,7 +166,7 @@ def summary_embeds(summary: Summary) -> list[discord.Embed]:
             footer = f"— {attribution(first)}"
         embed.set_footer(text=trim(footer, FOOTER))
         embeds.append(embed)
-    return embeds
+    return fit(embeds)
 
 
 def essays_embed(essays: Sequence[EssayInfo]) -> discord.Embed:

@@ -7,6 +7,7 @@ Typed against :class:`~bot.frontends.discord.client.ExplainerBot`, so a command 
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import discord
@@ -69,10 +70,36 @@ def is_admin(interaction: Interaction) -> bool:
     raise NotAdmin("Only the library's admins (Manage Server, or the admin role) can change it.")
 
 
-def ask_cooldown(interaction: Interaction) -> app_commands.Cooldown | None:
-    """One `/ask` per user every ASK_COOLDOWN_SECONDS."""
+class Cooldowns:
+    """One question per user every ASK_COOLDOWN_SECONDS, however it is asked: `/ask`, a
+    mention or a DM share the same clock."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, float] = {}
+
+    def retry_after(self, user_id: int, per: float) -> float:
+        """Seconds the user must wait; 0 when the question may go ahead (it is counted)."""
+        now = time.monotonic()
+        last = self._last.get(user_id)
+        if per > 0 and last is not None and now - last < per:
+            return per - (now - last)
+        if len(self._last) > 10_000:  # forget users whose cooldown is long over
+            self._last = {u: t for u, t in self._last.items() if now - t < per}
+        self._last[user_id] = now
+        return 0.0
+
+
+def ask_cooldown(interaction: Interaction) -> bool:
+    """The shared per-user cooldown, as a check on `/ask`.
+
+    Raises:
+        app_commands.CommandOnCooldown: The user asked too recently.
+    """
     per = interaction.client.settings.ask_cooldown_seconds
-    return app_commands.Cooldown(1, per) if per > 0 else None
+    retry = interaction.client.cooldowns.retry_after(interaction.user.id, per)
+    if retry:
+        raise app_commands.CommandOnCooldown(app_commands.Cooldown(1, per), retry)
+    return True
 
 
 class EssayTransformer(app_commands.Transformer):

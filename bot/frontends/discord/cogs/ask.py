@@ -111,7 +111,7 @@ class AskCog(commands.Cog):
         essay="Only search this essay",
         public="Show the answer to the channel (default: only you)",
     )
-    @app_commands.checks.dynamic_cooldown(ask_cooldown, key=lambda i: i.user.id)
+    @app_commands.check(ask_cooldown)
     async def ask(
         self,
         interaction: Interaction,
@@ -150,27 +150,37 @@ class AskCog(commands.Cog):
             return False
         question = re.sub(rf"<@!?{me.id}>", " ", message.content).strip()
         if not question:
-            await message.reply(HELLO, allowed_mentions=NO_MENTIONS)
+            await self._reply(message, content=HELLO)
+            return True
+        per = self.bot.settings.ask_cooldown_seconds
+        retry = self.bot.cooldowns.retry_after(message.author.id, per)
+        if retry:
+            await self._reply(message, content=f"Slow down a little: try again in {retry:.0f} s.")
             return True
         try:
             async with message.channel.typing():
                 answer = await self._answer(question)
         except InputError as exc:
-            await message.reply(plain(str(exc)), allowed_mentions=NO_MENTIONS)
+            await self._reply(message, content=plain(str(exc)))
             return True
         except Exception:
             log.exception("answering a message failed")
-            await message.reply(
-                "Something went wrong while answering; it has been logged.",
-                allowed_mentions=NO_MENTIONS,
-            )
+            await self._reply(message, content="Something went wrong; it has been logged.")
             return True
         if answer.abstained:
-            await message.reply(embed=decline_embed(question), allowed_mentions=NO_MENTIONS)
+            await self._reply(message, embed=decline_embed(question))
         else:
-            embeds = excerpt_embeds(answer.excerpts[:PAGE])
-            await message.reply(embeds=embeds, allowed_mentions=NO_MENTIONS)
+            await self._reply(message, embeds=excerpt_embeds(answer.excerpts[:PAGE]))
         return True
+
+    async def _reply(self, message: discord.Message, **content: Any) -> None:
+        """Reply in the message's channel or thread; a refusal (no permission to send in
+        threads, say) is logged with the channel and the reason, never lost."""
+        try:
+            await message.reply(allowed_mentions=NO_MENTIONS, **content)
+        except discord.HTTPException as exc:
+            log.warning("could not reply in channel %s (%s): %s %s", message.channel.id,
+                        getattr(message.channel, "type", "?"), exc.status, exc.text)  # fmt: skip
 
 
 async def setup(bot: ExplainerBot) -> None:
