@@ -551,3 +551,31 @@ async def test_a_refused_sync_is_a_one_line_error(
     assert code == 2 and len(errors) == 1
     assert "refused to register the commands to server" in errors[0]
     assert "applications.commands" in errors[0]
+
+
+async def test_essays_pages_through_a_large_library(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bot.answer.engine import EssayInfo
+
+    many = [EssayInfo(f"essay-{i:03d}", f"Essay {i}", "A. Writer", None, None, 4)
+            for i in range(300)]  # fmt: skip
+    monkeypatch.setattr(harness.bot.engine, "indexed_essays", lambda: many)
+    q = harness.server.interaction("essays")
+    await harness.command(q)
+    first = (await harness.followup(q)).json
+    ids = [f["value"].split("`")[1] for f in first["embeds"][0]["fields"]]
+    sent = [m for m in harness.server.messages.values() if m.get("components")][-1]
+    buttons = {c["label"]: c["custom_id"] for row in sent["components"] for c in row["components"]}
+    for _ in range(29):
+        press = harness.server.component(sent, buttons["Next ▶"])
+        await harness.command(press)
+        page = harness.callback(press).json
+        assert page["type"] == 7  # the listing is edited in place
+        _assert_within_limits(page["data"]["embeds"])
+        ids += [f["value"].split("`")[1] for f in page["data"]["embeds"][0]["fields"]]
+        sent = {**sent, "components": page["data"]["components"]}
+    assert ids == [e.doc_id for e in many]  # all 300, once each, none truncated
+    last = {c["label"]: c.get("disabled", False) for row in sent["components"]
+            for c in row["components"]}  # fmt: skip
+    assert last == {"◀ Previous": False, "Next ▶": True}

@@ -15,6 +15,7 @@ from bot.frontends.discord.embeds import (
     ELLIPSIS,
     EMBED_TOTAL,
     escape,
+    essay_pages,
     essays_embed,
     excerpt_embeds,
     summary_embeds,
@@ -75,10 +76,20 @@ def test_summary_of_many_points_fits() -> None:
     assert all(len(e.description or "") <= 4096 for e in embeds)
 
 
-def test_essays_listing_caps_fields() -> None:
-    essays = [EssayInfo(f"id-{i}", f"Title {i}", "A", None, None, 3) for i in range(40)]
-    embed = essays_embed(essays)
-    assert len(embed.fields) == 25 and "15 more" in (embed.footer.text or "")
+def test_essays_listing_pages_through_every_essay() -> None:
+    essays = [
+        EssayInfo(f"id-{i}", f"A long title number {i} " * 20, "An Author " * 30, "2020-01-01",
+                  "Source " * 60, 3)
+        for i in range(300)
+    ]  # fmt: skip
+    pages = essay_pages(len(essays))
+    seen = []
+    for page in range(pages):
+        embed = essays_embed(essays, page)
+        assert len(embed) <= EMBED_TOTAL and len(embed.fields) <= 25
+        assert f"page {page + 1}/{pages}" in (embed.footer.text or "")
+        seen += [f.value.split("`")[1] for f in embed.fields]
+    assert seen == [e.doc_id for e in essays]  # every essay once, in order, none dropped
 
 
 def test_markdown_heavy_summaries_fit_after_escaping() -> None:

@@ -24,7 +24,7 @@ EMBED_DESCRIPTION = 4096
 FIELD_NAME = 256
 FIELD_VALUE = 1024
 FOOTER = 2048
-FIELDS_PER_EMBED = 25
+
 EMBED_TOTAL = 6000
 EMBEDS_PER_MESSAGE = 10
 AUTOCOMPLETE_CHOICES = 25
@@ -169,22 +169,37 @@ def summary_embeds(summary: Summary) -> list[discord.Embed]:
     return fit(embeds)
 
 
-def essays_embed(essays: Sequence[EssayInfo]) -> discord.Embed:
-    """The library listing as one embed with a field per essay (at most 25)."""
+#: Essays on one page of /essays: with every field at its budget a page stays under 6,000.
+ESSAYS_PER_PAGE = 10
+_ESSAY_NAME, _ESSAY_VALUE = 150, 400
+
+
+def essay_pages(count: int) -> int:
+    """How many pages /essays needs for `count` essays."""
+    return max(1, -(-count // ESSAYS_PER_PAGE))
+
+
+def essays_embed(essays: Sequence[EssayInfo], page: int = 0) -> discord.Embed:
+    """One page of the library listing: a field per essay, and where the page stands."""
     embed = discord.Embed(title="The library", colour=COLOUR)
     if not essays:
         embed.description = "The library is empty."
         return embed
+    pages = essay_pages(len(essays))
+    page = min(max(page, 0), pages - 1)
+    first = page * ESSAYS_PER_PAGE
+    shown = list(essays)[first : first + ESSAYS_PER_PAGE]
     embed.description = f"{len(essays)} essays."
-    for e in list(essays)[:FIELDS_PER_EMBED]:
+    for e in shown:
         meta = ", ".join(x for x in (e.author, e.date, e.source) if x)
         embed.add_field(
-            name=trim(e.title, FIELD_NAME),
-            value=trim(f"{escape(meta)}\n`{e.doc_id}` · {e.passages} passages", FIELD_VALUE),
+            name=trim(e.title, _ESSAY_NAME),
+            value=trim(f"`{e.doc_id}` · {e.passages} passages\n{escape(meta)}", _ESSAY_VALUE),
             inline=False,
         )
-    if len(essays) > FIELDS_PER_EMBED:
-        embed.set_footer(text=f"…and {len(essays) - FIELDS_PER_EMBED} more (python bot.py essays)")
+    embed.set_footer(
+        text=f"Essays {first + 1}–{first + len(shown)} of {len(essays)} · page {page + 1}/{pages}"
+    )
     return embed
 
 

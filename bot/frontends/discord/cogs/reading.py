@@ -4,17 +4,55 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.answer.engine import EssayInfo
 from bot.answer.summarize import Summary
-from bot.frontends.discord.embeds import MAX_QUESTION, MAX_TOPIC, essays_embed, summary_embeds
+from bot.frontends.discord.embeds import (
+    MAX_QUESTION,
+    MAX_TOPIC,
+    NO_MENTIONS,
+    essay_pages,
+    essays_embed,
+    summary_embeds,
+)
 from bot.frontends.discord.interactions import Essay, Interaction, respond
 
 if TYPE_CHECKING:
     from bot.frontends.discord.client import ExplainerBot
+
+
+class EssaysView(discord.ui.View):
+    """Previous / Next through the library listing, however long (never truncated)."""
+
+    def __init__(self, essays: list[EssayInfo]) -> None:
+        super().__init__(timeout=600)
+        self.essays = essays
+        self.page = 0
+        self._update()
+
+    def _update(self) -> None:
+        self.previous.disabled = self.page == 0
+        self.next.disabled = self.page >= essay_pages(len(self.essays)) - 1
+
+    async def _show(self, interaction: Interaction, step: int) -> None:
+        self.page += step
+        self._update()
+        await interaction.response.edit_message(
+            embed=essays_embed(self.essays, self.page), view=self, allowed_mentions=NO_MENTIONS
+        )
+
+    @discord.ui.button(label="◀ Previous", style=discord.ButtonStyle.secondary)
+    async def previous(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+        await self._show(interaction, -1)
+
+    @discord.ui.button(label="Next ▶", style=discord.ButtonStyle.secondary)
+    async def next(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+        await self._show(interaction, +1)
 
 
 class ReadingCog(commands.Cog):
@@ -31,7 +69,10 @@ class ReadingCog(commands.Cog):
     async def essays(self, interaction: Interaction) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
         listing = await asyncio.to_thread(self.bot.engine.indexed_essays)
-        await respond(interaction, embed=essays_embed(listing))
+        if essay_pages(len(listing)) == 1:
+            await respond(interaction, embed=essays_embed(listing))
+        else:
+            await respond(interaction, embed=essays_embed(listing), view=EssaysView(listing))
 
     @summary.command(name="essay", description="The key sentences of one essay, in its order")
     @app_commands.describe(essay="The essay")
