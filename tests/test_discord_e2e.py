@@ -579,3 +579,44 @@ async def test_essays_pages_through_a_large_library(
     last = {c["label"]: c.get("disabled", False) for row in sent["components"]
             for c in row["components"]}  # fmt: skip
     assert last == {"◀ Previous": False, "Next ▶": True}
+
+
+async def test_answer_buttons_expire_on_a_deadline_and_say_so(harness: Harness) -> None:
+    cog = harness.bot.get_cog("AskCog")
+    assert cog is not None
+    cog.button_lifetime = 0.5  # type: ignore[attr-defined]  (15 minutes scaled down)
+    q = harness.server.interaction(
+        "ask", [{"name": "question", "type": 3, "value": "Can a ceasefire with Russia hold?"}]
+    )
+    await harness.command(q)
+    follow = await harness.followup(q)
+    sent = [m for m in harness.server.messages.values() if m.get("components")][-1]
+    ids = {c["label"]: c["custom_id"] for row in sent["components"] for c in row["components"]}
+    more = harness.server.component(sent, ids["More excerpts"])
+    await harness.command(more)
+    assert harness.callback(more).json["type"] == 7  # a press works, and extends nothing
+    # The explicit signal: the bot edits the answer through its token to disable them.
+    edit = await harness.server.wait_for(
+        lambda c: c.method == "PATCH" and c.path.startswith(f"/webhooks/{APP_ID}/{q['token']}")
+    )
+    assert all(c.get("disabled") for row in edit.json["components"] for c in row["components"])
+    assert follow.json["components"]
+    late = harness.server.component(sent, ids["Show context"])
+    await harness.command(late)
+    reply = harness.callback(late).json
+    assert reply["type"] == 4 and reply["data"]["flags"] & 64
+    assert "expired" in reply["data"]["content"]
+
+
+async def test_a_button_from_before_a_restart_says_ask_again(harness: Harness) -> None:
+    old = harness.server.message(
+        "900000000000000200", {"components": [{"type": 1, "components": [
+            {"type": 2, "style": 1, "label": "More excerpts",
+             "custom_id": "answer:more:0123456789abcdef0123456789abcdef"}]}]},
+        author=BOT_USER,
+    )  # fmt: skip
+    press = harness.server.component(old, "answer:more:0123456789abcdef0123456789abcdef")
+    await harness.command(press)
+    reply = harness.callback(press).json
+    assert reply["type"] == 4 and reply["data"]["flags"] & 64
+    assert "ask again" in reply["data"]["content"]

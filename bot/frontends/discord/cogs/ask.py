@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import uuid
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -29,7 +31,13 @@ log = logging.getLogger("bot.discord")
 
 PAGE = 3
 MAX_EXCERPTS = 12
-VIEW_TIMEOUT = 600.0
+#: Answer buttons work this long after the answer, however often they are pressed: the
+#: buttons are disabled through the /ask interaction's token, which lasts 15 minutes.
+BUTTON_LIFETIME = 600.0
+#: Every answer button's custom_id starts so; a press on one that no live answer owns
+#: (expired, or from before a restart) is told to ask again.
+BUTTON_PREFIX = "answer:"
+EXPIRED = "These buttons have expired; ask again with /ask."
 HELLO = "Ask me a question about the essays, e.g. “Why can't Putin afford a peace deal?”"
 
 
@@ -39,14 +47,24 @@ class AnswerView(discord.ui.View):
     Only the person who asked can press them; they are disabled when the view expires.
     """
 
-    def __init__(self, engine: Engine, answer: Answer, owner_id: int, page: int = 0) -> None:
-        super().__init__(timeout=VIEW_TIMEOUT)
+    def __init__(
+        self, engine: Engine, answer: Answer, owner_id: int, lifetime: float = BUTTON_LIFETIME
+    ) -> None:
+        super().__init__(timeout=None)  # a press would extend a timeout; a deadline holds
         self.engine = engine
         self.answer = answer
         self.owner_id = owner_id
-        self.page = page
+        self.page = 0
         self.message: discord.Message | discord.WebhookMessage | None = None
-        self.more.disabled = (page + 1) * PAGE >= len(answer.excerpts)
+        self.more.disabled = PAGE >= len(answer.excerpts)
+        nonce = uuid.uuid4().hex
+        self.more.custom_id = f"{BUTTON_PREFIX}more:{nonce}"
+        self.context.custom_id = f"{BUTTON_PREFIX}context:{nonce}"
+        self.expired = asyncio.Event()
+        self.on_expired: Callable[[], object] | None = None
+        self._deadline = asyncio.get_running_loop().call_later(
+            lifetime, lambda: asyncio.ensure_future(self.expire())
+        )
 
     def shown(self) -> list[Excerpt]:
         """The excerpts on the current page."""
@@ -85,15 +103,21 @@ class AnswerView(discord.ui.View):
             interaction, content="Something went wrong; it has been logged. Please try again."
         )
 
-    async def on_timeout(self) -> None:
+    async def expire(self) -> None:
+        """Disable the buttons (while the token still works) and stop listening."""
+        self._deadline.cancel()
+        self.stop()
         for item in self.children:
             if isinstance(item, discord.ui.Button):
                 item.disabled = True
         if self.message is not None:
             try:
                 await self.message.edit(view=self)
-            except discord.HTTPException:
-                log.debug("could not disable expired buttons", exc_info=True)
+            except discord.HTTPException as exc:
+                log.warning("could not disable expired buttons: %s %s", exc.status, exc.text)
+        if self.on_expired is not None:
+            self.on_expired()
+        self.expired.set()
 
 
 class AskCog(commands.Cog):
@@ -101,6 +125,20 @@ class AskCog(commands.Cog):
 
     def __init__(self, bot: ExplainerBot) -> None:
         self.bot = bot
+        self.button_lifetime = BUTTON_LIFETIME
+        self.live: dict[int, AnswerView] = {}  # by message id
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: Interaction) -> None:
+        """A press on an answer button no live answer owns: expired, or from before a
+        restart. Discord would say "This interaction failed"; say what to do instead."""
+        if interaction.type is not discord.InteractionType.component:
+            return
+        data: dict[str, Any] = dict(interaction.data or {})
+        custom_id = str(data.get("custom_id", ""))
+        message = interaction.message
+        if custom_id.startswith(BUTTON_PREFIX) and (message is None or message.id not in self.live):
+            await respond(interaction, content=EXPIRED)
 
     async def _answer(self, question: str, essay: str | None = None) -> Answer:
         return await asyncio.to_thread(self.bot.engine.ask, question, MAX_EXCERPTS, essay)
@@ -124,7 +162,7 @@ class AskCog(commands.Cog):
         if answer.abstained:
             await respond(interaction, ephemeral=not public, embed=decline_embed(question))
             return
-        view = AnswerView(self.bot.engine, answer, interaction.user.id)
+        view = AnswerView(self.bot.engine, answer, interaction.user.id, self.button_lifetime)
         view.message = await interaction.followup.send(
             embeds=excerpt_embeds(view.shown()),
             view=view,
@@ -132,6 +170,9 @@ class AskCog(commands.Cog):
             allowed_mentions=NO_MENTIONS,
             wait=True,
         )
+        message_id = view.message.id
+        self.live[message_id] = view
+        view.on_expired = lambda: self.live.pop(message_id, None)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
