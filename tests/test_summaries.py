@@ -158,3 +158,10 @@ def test_essay_names_resolve_most_specific_first(private_engine: Engine) -> None
     with pytest.raises(InputError, match="matches several essays"):
         private_engine.resolve_essay("Federalist")
     assert [d.doc_id for d in private_engine.find_essays("federalist no. 5")] == ["fed-5"]
+
+
+def test_a_lead_in_is_summarised_with_what_it_leads_to(engine: Engine) -> None:
+    """The Analyst's thesis is a lead-in and its list: the point keeps them together."""
+    text = " ".join(" ".join(p.quote.split()) for p in engine.summary(ANALYST).points)
+    assert "real peace can only be obtained through three options: - Russia completely" in text
+    assert "Putin’s regime is replaced" in text

@@ -9,6 +9,7 @@ reader comments, quoted speakers and a reposting blog's introduction never enter
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -16,7 +17,7 @@ import numpy as np
 from bot.index.chunks import DocChunks
 from bot.ingest.documents import COMMENT, Document
 
-SUMMARY_VERSION = "s3"
+SUMMARY_VERSION = "s4"
 MAX_POINTS = 7
 DAMPING = 0.85
 MMR_LAMBDA = 0.7
@@ -35,6 +36,15 @@ DEPENDENT = frozenset(
 STANDALONE_WORDS = 14
 
 
+#: A lead-in ending in ":" is completed by up to this many following sentences.
+LIST_ITEMS = 3
+#: Sentences that state a conclusion ("Therefore ...", "The fact is ...") carry the thesis.
+_CONCLUSION = re.compile(
+    r"^[\"“‘'(]*(therefore|thus|hence|in short|in sum|in conclusion|the fact is|the point is)\b",
+    re.I,
+)
+CONCLUSION_BONUS = 0.15
+_WHOLE_START = re.compile(r"^[\"“‘'(\[]*[A-Z0-9]")
 _WHOLE = re.compile(r"^[\"“‘'(\[]*[A-Z0-9].*[.!?…][\"”’')\]]*$", re.S)
 
 
@@ -73,46 +83,49 @@ def _pagerank(sim: np.ndarray) -> np.ndarray:
     return rank
 
 
-def essay_summary_points(chunks: DocChunks, n_points: int = MAX_POINTS) -> list[dict[str, Any]]:
-    """Choose an essay's key sentences (index time).
+@dataclass(frozen=True)
+class _Unit:
+    """A candidate point: one sentence, or a lead-in ("...three options:") with the
+    sentences that complete it, as indices into the essay's sentence list."""
 
-    Returns:
-        Up to `n_points` points in essay order: {"start", "end", "paragraph", "score",
-        "rank"}; a reader takes the first N by "rank" for a shorter summary.
-    """
-    doc = chunks.doc
-    vectors: list[np.ndarray] = []
-    rows: list[int] = []
+    first: int
+    last: int
+    vector: np.ndarray
+    order: int  # position among the author's sentences
+    bonus: float
+
+
+def _units(chunks: DocChunks) -> tuple[list[_Unit], int]:
+    """The author's candidate points, and how many sentences the author wrote."""
+    doc, sentences = chunks.doc, chunks.sentences
+    vectors: dict[int, np.ndarray] = {}
     for passage, vecs in zip(chunks.passages, chunks.sentence_vectors, strict=True):
-        for i, sent_index in enumerate(passage.sentences):
-            vectors.append(vecs[i])
-            rows.append(sent_index)
-    sentences = chunks.sentences
-    authored = [j for j, r in enumerate(rows) if _authored(doc, sentences[r].paragraph)]
-    if not authored:
-        authored = list(range(len(rows)))
-    usable = [
-        j
-        for j in authored
-        if _standalone(doc.text[sentences[rows[j]].start : sentences[rows[j]].end])
-    ]
-    if not usable:
-        usable = list(range(len(rows)))
-    if not usable:
-        return []
-    mat = np.vstack([vectors[j] for j in usable])
-    sim = mat @ mat.T
-    centrality = _pagerank(sim)
-    centrality = centrality / centrality.max()
-    order = {j: i for i, j in enumerate(authored)}
-    edge = max(1, round(EDGE * len(authored)))
-    for i, j in enumerate(usable):
-        if order[j] < edge or order[j] >= len(authored) - edge:
-            centrality[i] += POSITION_BONUS
+        vectors.update(zip(passage.sentences, vecs, strict=True))
+    authored = [i for i in sorted(vectors) if _authored(doc, sentences[i].paragraph)]
+    authored = authored or sorted(vectors)
+    texts = {i: doc.text[sentences[i].start : sentences[i].end] for i in authored}
+    block = {i: doc.paragraphs[sentences[i].paragraph].block for i in authored}
+    units = []
+    for order, i in enumerate(authored):
+        text = texts[i].strip()
+        last = i
+        if text.endswith(":") and _WHOLE_START.match(text):  # a lead-in takes its list
+            follow = authored[order + 1 : order + 1 + LIST_ITEMS]
+            last = max((j for j in follow if block[j] == block[i]), default=i)
+        elif not _standalone(text):
+            continue
+        mean = np.sum([vectors[j] for j in authored if i <= j <= last], axis=0)
+        bonus = CONCLUSION_BONUS if _CONCLUSION.match(text) else 0.0
+        units.append(_Unit(i, last, mean / np.linalg.norm(mean), order, bonus))
+    return units, len(authored)
+
+
+def _choose(sim: np.ndarray, centrality: np.ndarray, n_points: int) -> list[int]:
+    """MMR: the most central units, none saying what a chosen one already says."""
     chosen: list[int] = []
-    while len(chosen) < min(n_points, len(usable)):
+    while len(chosen) < min(n_points, len(sim)):
         best, best_score = -1, -np.inf
-        for j in range(len(usable)):
+        for j in range(len(sim)):
             if j in chosen:
                 continue
             redundancy = max((float(sim[j, c]) for c in chosen), default=0.0)
@@ -124,11 +137,34 @@ def essay_summary_points(chunks: DocChunks, n_points: int = MAX_POINTS) -> list[
         if best < 0:
             break
         chosen.append(best)
+    return chosen
+
+
+def essay_summary_points(chunks: DocChunks, n_points: int = MAX_POINTS) -> list[dict[str, Any]]:
+    """Choose an essay's key points (index time): whole sentences of its author, a
+    lead-in always with what it leads to.
+
+    Returns:
+        Up to `n_points` points in essay order: {"start", "end", "paragraph", "score",
+        "rank"}; a reader takes the first N by "rank" for a shorter summary.
+    """
+    units, n_authored = _units(chunks)
+    if not units:
+        return []
+    mat = np.vstack([u.vector for u in units])
+    sim = mat @ mat.T
+    centrality = _pagerank(sim)
+    centrality = centrality / centrality.max()
+    edge = max(1, round(EDGE * n_authored))
+    for k, u in enumerate(units):
+        at_edge = u.order < edge or u.order >= n_authored - edge
+        centrality[k] += POSITION_BONUS * at_edge + u.bonus
+    sentences = chunks.sentences
     points = []
-    for rank, j in enumerate(chosen):
-        s = sentences[rows[usable[j]]]
+    for rank, k in enumerate(_choose(sim, centrality, n_points)):
+        first, last = sentences[units[k].first], sentences[units[k].last]
         points.append(
-            {"start": s.start, "end": s.end, "paragraph": s.paragraph,
-             "score": round(float(centrality[j]), 4), "rank": rank}
+            {"start": first.start, "end": last.end, "paragraph": first.paragraph,
+             "score": round(float(centrality[k]), 4), "rank": rank}
         )  # fmt: skip
     return sorted(points, key=lambda p: p["start"])
