@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import faiss
-import numpy as np
 from common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 
 from bot.answer.engine import Engine, clean_question
@@ -141,5 +140,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    np.random.seed(0)
     main()

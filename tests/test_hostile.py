@@ -51,6 +51,20 @@ def _encrypted_pdf() -> bytes:
     return out.getvalue()
 
 
+def _run_limited(body: str, gigabytes: int, timeout: float) -> str:
+    """Run Python code in a child process whose memory is capped; returns its output."""
+    code = (
+        "import resource\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({gigabytes} << 30, {gigabytes} << 30))\n"
+        "from pathlib import Path\n" + body
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=timeout
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
 @pytest.fixture
 def admin(private_engine: Engine) -> LibraryAdmin:
     private_engine.index()
@@ -109,21 +123,16 @@ def test_a_bad_file_in_the_folder_is_skipped_and_the_rest_served(
 
 def test_the_alias_bomb_is_refused_within_a_small_memory_limit(library: Path) -> None:
     (library / "bomb.md").write_text(_alias_bomb(), encoding="utf-8")
-    code = (
-        "import resource, sys\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
-        "from pathlib import Path\n"
+    out = _run_limited(
         "from bot.ingest.documents import DocumentError, read_document\n"
         "try:\n"
         f"    read_document(Path({str(library / 'bomb.md')!r}))\n"
         "except DocumentError as exc:\n"
-        "    print(exc)\n"
+        "    print(exc)\n",
+        gigabytes=1,
+        timeout=60,
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
-    assert proc.returncode == 0, proc.stderr
-    assert "aliases" in proc.stdout
+    assert "aliases" in out
 
 
 def test_add_never_overwrites_another_file(admin: LibraryAdmin) -> None:
@@ -284,23 +293,18 @@ def test_two_hundred_thousand_short_lines_are_read_in_bounded_memory(tmp_path: P
     lines = tmp_path / "lines.txt"
     words = ("convoy", "night", "drone", "road", "supply", "front", "river")
     lines.write_text("Lines\n" + "\n".join(words[i % 7] for i in range(200_000)) + "\n")
-    code = (
-        "import resource, sys\n"
-        "resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))\n"
-        "from pathlib import Path\n"
+    # Before: the paragraph was re-read for every line and pysbd read 1.2 MB at once
+    # (hours); the timeout is a generous bound, not the measure.
+    out = _run_limited(
         "from bot.ingest.chunking import make_passages, split_sentences\n"
         "from bot.ingest.documents import read_document\n"
         f"doc = read_document(Path({str(lines)!r}))\n"
         "sentences = split_sentences(doc)\n"
-        "print(len(sentences), len(make_passages(doc, sentences)))\n"
+        "print(len(sentences), len(make_passages(doc, sentences)))\n",
+        gigabytes=2,
+        timeout=240,
     )
-    # Before: the paragraph was re-read for every line and pysbd read 1.2 MB at once
-    # (hours); the timeout is a generous bound, not the measure.
-    proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=240
-    )
-    assert proc.returncode == 0, proc.stderr
-    n_sentences, n_passages = map(int, proc.stdout.split())
+    n_sentences, n_passages = map(int, out.split())
     assert 0 < n_sentences <= 200_000 // 80 and n_passages <= n_sentences
 
 
