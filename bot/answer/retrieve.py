@@ -164,6 +164,7 @@ def retrieve(
     snap: Snapshot,
     qvec: np.ndarray,
     question: str,
+    q_tokens: list[str],
     doc_id: str | None = None,
     weights: Weights = WEIGHTS,
 ) -> list[Candidate]:
@@ -172,14 +173,14 @@ def retrieve(
     Args:
         snap: The loaded index.
         qvec: The question's unit embedding.
-        question: The question text (for BM25, named authors and titles).
+        question: The question text (for named authors).
+        q_tokens: Its BM25 terms (for BM25 and titles).
         doc_id: Only search this essay.
         weights: How the signals combine.
     """
     lo, hi = _doc_rows(snap, doc_id)
     if hi <= lo:
         return []
-    q_tokens = tokenize(question)
     found = _rankings(snap, qvec, q_tokens, lo, hi, sentences=weights.sentence > 0)
     rankings = zip(found, (weights.dense, weights.lexical, weights.sentence), strict=True)
     total = (weights.dense + weights.lexical + weights.sentence) or 1.0
@@ -189,12 +190,13 @@ def retrieve(
             fused[row] = fused.get(row, 0.0) + weight * (RRF_K + 1) / (RRF_K + rank + 1)
     named = named_authors(snap, question)
     q_set = set(q_tokens)
+    rows = list(fused)
+    cosines = (snap.passage_vectors[rows] @ qvec).tolist() if rows else []
     out = []
-    for row, score in fused.items():
+    for row, cosine in zip(rows, cosines, strict=True):
         doc = snap.docs[snap.passages[row].doc_id]
         boost = weights.named * (doc.author in named) + weights.title * title_share(
             doc.title, q_set
         )
-        cosine = float(snap.passage_vectors[row] @ qvec)
-        out.append(Candidate(row, cosine, score / total, boost))
+        out.append(Candidate(row, cosine, fused[row] / total, boost))
     return sorted(out, key=lambda c: -(c.fused + c.boost))

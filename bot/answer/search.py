@@ -237,9 +237,10 @@ def candidates(
     Returns:
         Excerpts, best first, and the best similarity seen (for declining).
     """
-    q_set = set(tokenize(question))
+    q_tokens = tokenize(question)
+    q_set = set(q_tokens)
     scored = []
-    found = retrieve(snap, qvec, question, doc_id, weights)
+    found = retrieve(snap, qvec, question, q_tokens, doc_id, weights)
     # Whether the library covers the question at all is judged on whole passages: a short
     # sentence can resemble an off-topic question by chance (measured on the sets).
     best_sim = max((c.cosine for c in found), default=0.0)

@@ -105,10 +105,7 @@ def fingerprint(settings: Settings, model_key: str, staged: Staged | None = None
 
 def is_stale(settings: Settings, model_key: str) -> bool:
     """True when the live index is missing or was built from something else."""
-    manifest = read_manifest(settings.index_dir)
-    if manifest is None:
-        return True
-    return bool(manifest.get("fingerprint") != fingerprint(settings, model_key))
+    return changed_since_index(settings, model_key) != []
 
 
 def _live_damaged(settings: Settings) -> bool:

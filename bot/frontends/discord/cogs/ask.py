@@ -60,7 +60,6 @@ class AnswerView(discord.ui.View):
         nonce = uuid.uuid4().hex
         self.more.custom_id = f"{BUTTON_PREFIX}more:{nonce}"
         self.context.custom_id = f"{BUTTON_PREFIX}context:{nonce}"
-        self.expired = asyncio.Event()
         self.on_expired: Callable[[], object] | None = None
         self._deadline = asyncio.get_running_loop().call_later(
             lifetime, lambda: asyncio.ensure_future(self.expire())
@@ -117,7 +116,6 @@ class AnswerView(discord.ui.View):
                 log.warning("could not disable expired buttons: %s %s", exc.status, exc.text)
         if self.on_expired is not None:
             self.on_expired()
-        self.expired.set()
 
 
 class AskCog(commands.Cog):
