@@ -76,6 +76,8 @@ class Settings:
             commands exist and run. None: the library is administered from the CLI only.
         admin_role_id: A role (by id, never by name) whose members may administer the
             library in a home server, besides members with Manage Server.
+        admin_log_channel_id: Where an admin job's report goes when it outlives its
+            interaction (15 minutes); None: by DM to the admin who started it.
         ask_cooldown_seconds: Per-user cooldown on `/ask`.
     """
 
@@ -93,6 +95,7 @@ class Settings:
     discord_guild_id: int | None = None
     admin_guild_ids: tuple[int, ...] = ()
     admin_role_id: int | None = None
+    admin_log_channel_id: int | None = None
     ask_cooldown_seconds: float = 10.0
 
     @classmethod
@@ -122,6 +125,7 @@ class Settings:
             )
         guild = _ids(values, "DISCORD_GUILD_ID")
         role = _ids(values, "ADMIN_ROLE_ID")
+        log_channel = _ids(values, "ADMIN_LOG_CHANNEL_ID")
         return cls(
             seeds_dir=_path(values, "SEEDS_DIR", "seeds"),
             index_dir=_path(values, "INDEX_DIR", "index"),
@@ -137,6 +141,7 @@ class Settings:
             discord_guild_id=guild[0] if guild else None,
             admin_guild_ids=_ids(values, "ADMIN_GUILD_IDS"),
             admin_role_id=role[0] if role else None,
+            admin_log_channel_id=log_channel[0] if log_channel else None,
             ask_cooldown_seconds=_float(values, "ASK_COOLDOWN_SECONDS", cls.ask_cooldown_seconds),
         )
 

@@ -12,6 +12,7 @@ from hypothesis import settings as hypothesis_settings
 from bot.answer.engine import Engine
 from bot.index.embed import Embedder
 from bot.settings import ROOT, Settings
+from tests.discord_rules import OpenAPISpec
 
 # Property tests: in CI every run tries the same examples (a seed fixed per test), so a
 # red build always means a real regression; failures found while exploring locally are
@@ -87,3 +88,11 @@ def private_index(seed_index: Path, tmp_path: Path) -> Path:
 def private_engine(library: Path, private_index: Path, embedder: Embedder) -> Engine:
     """An engine with its own library copy and index, free to change."""
     return Engine(Settings(seeds_dir=library, index_dir=private_index), embedder)
+
+
+def pytest_report_header() -> str:
+    """Say whether request bodies are checked against Discord's OpenAPI description."""
+    spec = OpenAPISpec()
+    if spec.available:
+        return f"Discord OpenAPI check: on ({spec.path})"
+    return f"Discord OpenAPI check: skipped ({spec.path} not found; CI has it)"

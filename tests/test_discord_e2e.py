@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,13 @@ from tests.fakediscord import (
     ADMIN_ROLE_ID,
     APP_ID,
     BOT_USER,
+    DM_CHANNEL_ID,
     GUILD_ID,
+    LOG_CHANNEL_ID,
     MEMBER,
     OTHER_GUILD_ID,
+    SEND_MESSAGES_IN_THREADS,
+    THREAD_ID,
     FakeDiscord,
     user,
 )
@@ -41,6 +47,16 @@ ESSAY = (
 )
 
 
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def invite_permissions() -> int:
+    """The permissions the README's invite link asks for: the bot is tested as invited."""
+    found = re.search(r"oauth2/authorize\?[^`\s]*permissions=(\d+)", README.read_text())
+    assert found, "the README's Discord setup has an invite link with permissions"
+    return int(found.group(1))
+
+
 class Harness:
     """The server, the bot, and what went wrong inside the bot."""
 
@@ -48,10 +64,14 @@ class Harness:
         self.server = server
         self.bot = bot
         self.errors = errors
+        #: (status, Discord code) of refusals a test provokes on purpose.
+        self.expected_refusals: set[tuple[int, int | None]] = set()
 
     async def command(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send an interaction; return it once the bot has answered its callback."""
-        await self.server.dispatch("INTERACTION_CREATE", payload)
+        """Send an interaction as Discord would; return it once the bot has answered its
+        callback."""
+        refusal = await self.server.interact(payload)
+        assert refusal is None, f"Discord would not deliver it: {refusal}"
         await self.server.wait_for(lambda c: c.path.startswith(f"/interactions/{payload['id']}/"))
         return payload
 
@@ -84,23 +104,40 @@ class Harness:
         path = f"/webhooks/{APP_ID}/{payload['token']}"
         return await self.server.wait_for(lambda c: c.method == "POST" and c.path == path, timeout)
 
+    async def said(self, payload: dict[str, Any], text: str, timeout: float = 60) -> Any:
+        """The first message sent or edited through the interaction's token that says
+        `text`."""
+        prefix = f"/webhooks/{APP_ID}/{payload['token']}"
+        return await self.server.wait_for(
+            lambda c: c.path.startswith(prefix) and c.status < 400 and isinstance(c.json, dict)
+            and text in (c.json.get("content") or ""), timeout,
+        )  # fmt: skip
 
-@pytest.fixture
-async def harness(
-    library: Path, private_index: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+    def original(self, payload: dict[str, Any]) -> dict[str, Any]:
+        """The interaction's original response as the server holds it now."""
+        pending = self.server.pending[payload["token"]]
+        assert pending.original is not None
+        return pending.original
+
+    def check_discord_rules(self) -> None:
+        """Nothing the bot sent broke Discord's rules or its OpenAPI description."""
+        assert not self.server.spec_errors, self.server.spec_errors
+        refused = [(c.method, c.path, c.status, c.code) for c in self.server.refused()
+                   if (c.status, c.code) not in self.expected_refusals]  # fmt: skip
+        assert not refused, refused
+
+
+@asynccontextmanager
+async def running_bot(
+    settings: Settings, embedder: Embedder, server: FakeDiscord | None = None
 ) -> AsyncIterator[Harness]:
-    settings = Settings(
-        seeds_dir=library, index_dir=private_index, ask_cooldown_seconds=0,
-        discord_token="fake", discord_guild_id=GUILD_ID, max_upload_bytes=5 * 1024 * 1024,
-        admin_guild_ids=(GUILD_ID,), admin_role_id=ADMIN_ROLE_ID,
-    )  # fmt: skip
-    engine = Engine(settings, embedder)
-    server = FakeDiscord()
+    """The bot, connected to a local server (one is started unless given)."""
+    server = server or FakeDiscord(bot_permissions=invite_permissions())
     await server.start()
     old_base, old_gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
     Route.BASE = server.api
     discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(server.gateway_url)
-    bot = ExplainerBot(engine, settings, guild_ready_timeout=0.1)
+    bot = ExplainerBot(Engine(settings, embedder), settings, guild_ready_timeout=0.1)
     errors: list[Any] = []
 
     async def on_error(event: str, *args: Any, **kwargs: Any) -> None:
@@ -114,11 +151,12 @@ async def harness(
         await original(interaction, error)  # type: ignore[arg-type]
 
     bot.tree.on_error = tree_error  # type: ignore[method-assign]
-    caplog.set_level(logging.INFO)
     task = asyncio.create_task(bot.start("fake-token"))
     try:
         await asyncio.wait_for(bot.wait_until_ready(), 60)
-        yield Harness(server, bot, errors)
+        harness = Harness(server, bot, errors)
+        yield harness
+        harness.check_discord_rules()
     finally:
         await bot.close()
         task.cancel()
@@ -126,6 +164,24 @@ async def harness(
         await server.stop()
         Route.BASE = old_base
         discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
+
+
+def _settings(library: Path, index: Path, **changes: Any) -> Settings:
+    base = Settings(
+        seeds_dir=library, index_dir=index, ask_cooldown_seconds=0,
+        discord_token="fake", discord_guild_id=GUILD_ID, max_upload_bytes=5 * 1024 * 1024,
+        admin_guild_ids=(GUILD_ID,), admin_role_id=ADMIN_ROLE_ID,
+    )  # fmt: skip
+    return base.with_(**changes)
+
+
+@pytest.fixture
+async def harness(
+    library: Path, private_index: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> AsyncIterator[Harness]:
+    caplog.set_level(logging.INFO)
+    async with running_bot(_settings(library, private_index), embedder) as harness:
+        yield harness
 
 
 def _replies_to(call: Any, message: dict[str, Any]) -> bool:
@@ -286,8 +342,14 @@ async def test_everyone_in_a_question_pings_no_one(harness: Harness) -> None:
 
 
 async def test_admin_commands_refused_for_members(harness: Harness, library: Path) -> None:
+    """Discord hides the admin commands from members without Manage Server; where a server
+    admin's override lets another role run them, the bot still refuses."""
     before = sorted(p.name for p in library.iterdir())
     q = harness.server.interaction("reindex", who=MEMBER)
+    assert await harness.server.interact(q) == "missing default_member_permissions"
+    harness.server.overrides[(str(GUILD_ID), "reindex")] = {str(GUILD_ID)}  # all of @everyone
+    harness.server.overrides[(str(GUILD_ID), "add-essay")] = {str(GUILD_ID)}
+    q = harness.server.interaction("reindex", who=MEMBER, roles=[str(GUILD_ID)])
     await harness.command(q)
     cb = harness.callback(q).json
     assert cb["type"] == 4 and cb["data"]["flags"] & 64
@@ -295,7 +357,7 @@ async def test_admin_commands_refused_for_members(harness: Harness, library: Pat
     att = harness.server.attachment("drones.md", ESSAY.encode())
     add = harness.server.interaction(
         "add-essay", [{"name": "file", "type": 11, "value": att["id"]}], who=MEMBER,
-        resolved={"attachments": {att["id"]: att}},
+        resolved={"attachments": {att["id"]: att}}, roles=[str(GUILD_ID)],
     )  # fmt: skip
     await harness.command(add)
     assert "Only the library's admins" in harness.callback(add).json["data"]["content"]
@@ -309,8 +371,7 @@ async def test_admin_add_essay_and_reindex(harness: Harness, caplog) -> None:  #
         resolved={"attachments": {att["id"]: att}},
     )  # fmt: skip
     await harness.command(add)
-    done = await harness.followup(add)
-    assert "Added drones-over-the-dnipro" in done.json["content"]
+    done = await harness.said(add, "Added drones-over-the-dnipro")
     assert re.search(r"\d+ passages", done.json["content"])
     assert any("add-essay drones.md" in r.getMessage() and "ada_admin" in r.getMessage()
                for r in caplog.records)  # fmt: skip
@@ -324,8 +385,8 @@ async def test_admin_add_essay_and_reindex(harness: Harness, caplog) -> None:  #
 
     re_q = harness.server.interaction("reindex", who=ADMIN, admin=True)
     await harness.command(re_q)
-    report = await harness.followup(re_q)
-    assert "Index" in report.json["content"]
+    await harness.said(re_q, "Index")
+    assert harness.original(re_q)["flags"] & 64  # the report stays with the admin
     assert not harness.errors
 
 
@@ -348,7 +409,7 @@ async def test_bad_attachments_refused(
     )  # fmt: skip
     await harness.command(add)
     if size is None:
-        reply = (await harness.followup(add)).json["content"]
+        reply = (await harness.said(add, reason)).json["content"]
     else:  # refused before downloading or deferring
         reply = harness.callback(add).json["data"]["content"]
     assert reason in reply
@@ -381,17 +442,26 @@ async def test_cooldown(harness: Harness) -> None:
         )
 
 
-async def test_a_command_that_raises_answers_the_user(
-    harness: Harness, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize("public", [False, True])
+async def test_an_error_keeps_the_questions_visibility(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch, public: bool
 ) -> None:
+    """After a defer, the error becomes the original response with the visibility the
+    asker chose: never public for a private question, never hidden for a public one."""
+
     def broken(*_a: Any, **_k: Any) -> None:
         raise RuntimeError("index on fire")
 
     monkeypatch.setattr(harness.bot.engine, "ask", broken)
-    q = harness.server.interaction("ask", [{"name": "question", "type": 3, "value": "Anything?"}])
+    options = [{"name": "question", "type": 3, "value": "Anything?"},
+               {"name": "public", "type": 5, "value": public}]  # fmt: skip
+    q = harness.server.interaction("ask", options)
     await harness.command(q)
-    follow = await harness.followup(q)
-    assert follow.json["flags"] & 64 and "Something went wrong" in follow.json["content"]
+    await harness.said(q, "Something went wrong")
+    shown = harness.original(q)
+    assert "Something went wrong" in shown["content"] and "index on fire" not in shown["content"]
+    assert bool(shown["flags"] & 64) is not public
+    assert len([m for m in harness.server.messages.values() if "Something" in m["content"]]) == 1
     assert any(kind == "command" and "index on fire" in repr(err) for kind, err in harness.errors)
 
 
@@ -461,42 +531,51 @@ async def test_refused_token_is_a_one_line_error(
 async def test_another_servers_admin_cannot_touch_the_library(
     harness: Harness, library: Path
 ) -> None:
-    """An admin of any other server the bot is in is refused, and nothing changes (even
-    if a stale or forged registration delivers the command there)."""
+    """The admin commands are not registered in any other server, so Discord offers them
+    nowhere else; a registration left over there, or a forged server id, is refused by the
+    bot; nothing changes in the library."""
     before = {p.name: p.read_bytes() for p in library.iterdir()}
     generation = harness.bot.engine.snapshot().generation
+    assert set(harness.server.commands) == {str(GUILD_ID), "global"}
     outsider = user(700000000000000077, "other_owner")
     att = harness.server.attachment("drones.md", ESSAY.encode())
     add = harness.server.interaction(
         "add-essay", [{"name": "file", "type": 11, "value": att["id"]}], who=outsider,
         admin=True, guild=OTHER_GUILD_ID, resolved={"attachments": {att["id"]: att}},
     )  # fmt: skip
-    reindex = harness.server.interaction("reindex", who=outsider, admin=True, guild=OTHER_GUILD_ID)
+    assert await harness.server.interact(add) == "no such command here"
+    dm = harness.server.interaction("reindex", who=ADMIN, dm=True)
+    assert await harness.server.interact(dm) == "no such command here"
+    # A registration left over in the other server (say, by an older version).
+    home = harness.server.commands[str(GUILD_ID)]
+    harness.server.commands[str(OTHER_GUILD_ID)] = [c for c in home if c["name"] == "reindex"]
     stale = harness.server.interaction("reindex", who=outsider, admin=True, guild=OTHER_GUILD_ID)
-    stale["data"]["guild_id"] = str(GUILD_ID)  # as if the home registration reached it
-    for payload, says in ((add, "not available here"), (reindex, "not available here"),
-                          (stale, "administered from its home server")):  # fmt: skip
-        await harness.command(payload)
+    await harness.command(stale)
+    forged = harness.server.interaction("reindex", who=outsider, admin=True, guild=OTHER_GUILD_ID)
+    forged["data"]["guild_id"] = str(GUILD_ID)  # claims the home registration
+    await harness.server.dispatch("INTERACTION_CREATE", forged)
+    await harness.server.wait_for(lambda c: c.path.startswith(f"/interactions/{forged['id']}/"))
+    for payload, says in ((stale, "not available here"),
+                          (forged, "administered from its home server")):  # fmt: skip
         reply = harness.callback(payload).json
         assert reply["type"] == 4 and reply["data"]["flags"] & 64
         assert says in reply["data"]["content"]
     assert {p.name: p.read_bytes() for p in library.iterdir()} == before
     assert harness.bot.engine.snapshot().generation == generation
-    assert str(OTHER_GUILD_ID) not in harness.server.commands  # never registered there
-    dm = harness.server.interaction("reindex", who=ADMIN, dm=True)
-    await harness.command(dm)
-    assert harness.callback(dm).json["data"]["flags"] & 64
 
 
 async def test_the_admin_role_by_id_may_administer(harness: Harness) -> None:
-    """A member without Manage Server but with ADMIN_ROLE_ID (by id) may reindex; a role
-    of the same name with another id may not."""
+    """A member without Manage Server but with ADMIN_ROLE_ID (by id) may reindex once a
+    server admin allows the role under Integrations (as the README says); a role that an
+    override lets in but whose id is not ADMIN_ROLE_ID may not."""
     librarian = user(700000000000000055, "lena_librarian")
+    q = harness.server.interaction("reindex", who=librarian, roles=[str(ADMIN_ROLE_ID)])
+    assert await harness.server.interact(q) == "missing default_member_permissions"
+    harness.server.overrides[(str(GUILD_ID), "reindex")] = {str(ADMIN_ROLE_ID), "12345"}
     q = harness.server.interaction("reindex", who=librarian, roles=[str(ADMIN_ROLE_ID)])
     await harness.command(q)
     assert harness.callback(q).json["type"] == 5  # deferred: allowed
-    report = await harness.followup(q)
-    assert "Index" in report.json["content"]
+    await harness.said(q, "Index")
     entry = harness.bot.admin.audit.entries(1)[0]
     assert entry.action == "reindex" and f"server {GUILD_ID}" in entry.who
     assert str(librarian["id"]) in entry.who
@@ -620,3 +699,99 @@ async def test_a_button_from_before_a_restart_says_ask_again(harness: Harness) -
     reply = harness.callback(press).json
     assert reply["type"] == 4 and reply["data"]["flags"] & 64
     assert "ask again" in reply["data"]["content"]
+
+
+async def test_a_slash_command_in_a_dm(
+    library: Path, private_index: Path, embedder: Embedder
+) -> None:
+    """Global commands (production: no DISCORD_GUILD_ID) work in a DM with the bot; the
+    admin commands are not offered there."""
+    settings = _settings(library, private_index, discord_guild_id=None)
+    async with running_bot(settings, embedder) as harness:
+        q = harness.server.interaction(
+            "ask", [{"name": "question", "type": 3, "value": "How did Lenin get back to Russia?"}],
+            dm=True,
+        )  # fmt: skip
+        await harness.command(q)
+        follow = await harness.followup(q)
+        assert any("closed train" in quote for quote in _quotes(follow.json["embeds"]))
+        assert harness.original(q)["channel_id"] == str(DM_CHANNEL_ID)
+        admin = harness.server.interaction("reindex", who=ADMIN, dm=True)
+        assert await harness.server.interact(admin) == "no such command here"
+        assert not harness.errors
+
+
+async def test_a_mention_in_a_thread_is_answered_in_the_thread(harness: Harness) -> None:
+    msg = harness.server.user_message(
+        f"<@{BOT_USER['id']}> How did Lenin get back to Russia in 1917?",
+        mentions=[BOT_USER], channel=THREAD_ID,
+    )  # fmt: skip
+    assert await harness.handled(msg) is True
+    reply = next(c for c in harness.server.calls if _replies_to(c, msg))
+    assert reply.path == f"/channels/{THREAD_ID}/messages" and reply.status == 200
+    assert any("closed train" in q for q in _quotes(reply.json["embeds"]))
+    assert not harness.errors
+
+
+async def test_a_reply_the_bot_may_not_send_is_logged(
+    library: Path, private_index: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Invited without Send Messages in Threads, the bot's reply in a thread is refused by
+    Discord (403): the failure is logged with the channel and the reason."""
+    server = FakeDiscord(bot_permissions=invite_permissions() & ~SEND_MESSAGES_IN_THREADS)
+    async with running_bot(_settings(library, private_index), embedder, server) as harness:
+        harness.expected_refusals.add((403, 50013))
+        msg = harness.server.user_message(
+            f"<@{BOT_USER['id']}> Does Russia keep treaties?", mentions=[BOT_USER],
+            channel=THREAD_ID,
+        )  # fmt: skip
+        assert await harness.handled(msg) is True
+        refused = next(c for c in harness.server.calls if _replies_to(c, msg))
+        assert (refused.status, refused.code) == (403, 50013)
+        logged = [r.getMessage() for r in caplog.records if "could not reply" in r.getMessage()]
+        assert logged and str(THREAD_ID) in logged[0] and "Missing Permissions" in logged[0]
+        assert not harness.errors
+
+
+@pytest.mark.parametrize("log_channel", [None, LOG_CHANNEL_ID])
+async def test_a_long_reindex_reports_progress_and_outlives_its_token(
+    harness: Harness, library: Path, monkeypatch: pytest.MonkeyPatch, log_channel: int | None
+) -> None:
+    """A rebuild edits its message with its progress; when it outlasts the interaction's
+    token (15 minutes), the report goes to ADMIN_LOG_CHANNEL_ID, or by DM to the admin."""
+    harness.bot.settings = harness.bot.settings.with_(admin_log_channel_id=log_channel)
+    harness.expected_refusals.add((401, 50027))
+    cog = harness.bot.get_cog("AdminCog")
+    assert cog is not None
+    cog.progress_interval = 0.01  # type: ignore[attr-defined]
+    (library / "drones.md").write_text(ESSAY, encoding="utf-8")  # copied in by hand
+    token_gone = threading.Event()
+    real = harness.bot.admin.reindex
+
+    def slow_reindex(who: str, progress: Any = None, **kw: Any) -> Any:
+        def hook(stage: str, done: int, total: int) -> None:
+            progress(stage, done, total)
+            if stage == "embed" and done == total:  # a long build: it ends past the token
+                assert token_gone.wait(60)
+
+        return real(who, progress=hook, **kw)
+
+    monkeypatch.setattr(harness.bot.admin, "reindex", slow_reindex)
+    q = harness.server.interaction("reindex", who=ADMIN, admin=True)
+    await harness.command(q)
+    shown = await harness.said(q, "embedding passages")
+    assert re.search(r"embedding passages, \d+ / \d+ \(\d+%\)", shown.json["content"])
+    harness.server.expire(q["token"])
+    token_gone.set()
+    where = f"/channels/{log_channel or ''}"
+    report = await harness.server.wait_for(
+        lambda c: c.method == "POST" and c.path.startswith(where) and c.path.endswith("/messages")
+        and "Added: drones" in (c.json or {}).get("content", "")
+    )  # fmt: skip
+    assert "Reindex (asked by ada\\_admin) finished" in report.json["content"]  # escaped
+    if log_channel is None:
+        opened = next(c for c in harness.server.calls if c.path == "/users/@me/channels")
+        assert str(opened.json["recipient_id"]) == ADMIN["id"]
+        assert report.path == f"/channels/{harness.server.dm_channels[ADMIN['id']]}/messages"
+    assert harness.bot.admin.audit.entries(1)[0].action == "reindex"
+    assert not harness.errors

@@ -19,7 +19,7 @@ from typing import Any
 
 from bot.admin.audit import AuditLog
 from bot.answer.engine import Engine
-from bot.index.build import IndexReport, lock_for
+from bot.index.build import IndexReport, Progress, lock_for
 from bot.ingest.convert import Converted, convert_upload
 from bot.ingest.documents import (
     META_KEYS,
@@ -128,13 +128,21 @@ class LibraryAdmin:
 
     # --- actions ----------------------------------------------------------------------
 
-    def add(self, filename: str, data: bytes, who: str = "cli", **meta: Any) -> Change:
+    def add(
+        self,
+        filename: str,
+        data: bytes,
+        who: str = "cli",
+        progress: Progress | None = None,
+        **meta: Any,
+    ) -> Change:
         """Validate an uploaded essay, store it in the library, index it incrementally.
 
         Args:
             filename: The upload's name (its extension decides the format).
             data: The file's bytes.
             who: Who asked ("cli" or a Discord user), for the audit log.
+            progress: Told how indexing goes (stage, done, total).
             **meta: Metadata that wins over the file's (title, author, date, source, url).
 
         Returns:
@@ -147,7 +155,7 @@ class LibraryAdmin:
         try:
             with self._audited(who, "add", filename, sha256=sha) as record:
                 with lock_for(self.settings):
-                    change, doc = self._add(filename, data, meta)
+                    change, doc = self._add(filename, data, meta, progress)
                 record.update(
                     target=change.doc_id, file=filename, content_hash=doc.content_hash,
                     passages=change.passages, embedded=change.report.passages_embedded,
@@ -181,7 +189,9 @@ class LibraryAdmin:
                     f"{name} is the same text as essay {other_id!r} ({other.title})"
                 )
 
-    def _add(self, filename: str, data: bytes, meta: dict[str, Any]) -> tuple[Change, Document]:
+    def _add(
+        self, filename: str, data: bytes, meta: dict[str, Any], progress: Progress | None
+    ) -> tuple[Change, Document]:
         name = Path(filename).name or "upload"
         self._check_upload(name, data)
         converted = convert_upload(name, data)
@@ -199,10 +209,10 @@ class LibraryAdmin:
         doc = parse_document(text, doc_id=doc_id, path=name)
         self._check_essay(name, doc, existing)
         target = self.settings.seeds_dir / f"{doc_id}.md"
-        report = self._go_live(target, text)
+        report = self._go_live(target, text, progress)
         return Change("add", doc_id, doc.title, self._passages(doc_id), report), doc
 
-    def _go_live(self, target: Path, text: str) -> IndexReport:
+    def _go_live(self, target: Path, text: str, progress: Progress | None) -> IndexReport:
         """Index a new essay from a staging copy, then move it into the library folder.
 
         The library folder changes only after the index that includes the essay is live:
@@ -215,7 +225,7 @@ class LibraryAdmin:
         staged = staging / target.name
         staged.write_text(text, encoding="utf-8")
         try:
-            report = self.engine.index(staged={target: staged})
+            report = self.engine.index(staged={target: staged}, progress=progress)
             mine = (f"{target.name}:", f"{target.name} ", f"{target.stem} ")
             refused = [r for r in report.skipped if r.startswith(mine)]
             if refused:  # e.g. over MAX_ESSAY_SENTENCES: the index went on without it
@@ -293,8 +303,16 @@ class LibraryAdmin:
             record.update(content_hash=doc.content_hash, backup=str(backup))
         return Change("remove", doc_id, doc.title, 0, report)
 
-    def reindex(self, who: str = "cli", force: bool = False, progress: bool = False) -> IndexReport:
-        """Rebuild the index from the library folder, reporting what changed."""
+    def reindex(
+        self, who: str = "cli", force: bool = False, progress: Progress | None = None
+    ) -> IndexReport:
+        """Rebuild the index from the library folder, reporting what changed.
+
+        Args:
+            who: Who asked, for the audit log.
+            force: Write a new generation even when nothing changed.
+            progress: Told how the build goes (stage, done, total).
+        """
         with self._audited(who, "reindex", "library") as record:
             report = self.engine.index(force=force, progress=progress)
             record.update(

@@ -12,7 +12,14 @@ import numpy as np
 
 from bot.answer.search import Answer, Excerpt, answer, context
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
-from bot.index.build import IndexReport, Staged, build_index, changed_since_index, is_stale
+from bot.index.build import (
+    IndexReport,
+    Progress,
+    Staged,
+    build_index,
+    changed_since_index,
+    is_stale,
+)
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder
 from bot.index.store import IndexMissing, Snapshot, current_generation, load_snapshot
@@ -88,13 +95,16 @@ class Engine:
     # --- the index ------------------------------------------------------------------
 
     def index(
-        self, force: bool = False, progress: bool = False, staged: Staged | None = None
+        self,
+        force: bool = False,
+        progress: Progress | None = None,
+        staged: Staged | None = None,
     ) -> IndexReport:
         """Bring the index up to date and load it; make the question model's export.
 
         Args:
             force: Write a new generation even when nothing changed.
-            progress: Show a progress bar while embedding.
+            progress: Told how the build is going (stage, done, total).
             staged: Files to index as if they were in the library folder already.
         """
         report = build_index(

@@ -34,6 +34,24 @@ def _print_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, ensure_ascii=False) + "\n")
 
 
+class ProgressBar:
+    """A terminal progress bar (rate and ETA) for index builds, when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self._bar: Any = None
+
+    def __call__(self, stage: str, done: int, total: int) -> None:
+        if stage != "embed" or not sys.stderr.isatty():
+            return
+        if self._bar is None:
+            from tqdm import tqdm
+
+            self._bar = tqdm(total=total, desc="Embedding", unit="passage", file=sys.stderr)
+        self._bar.update(done - self._bar.n)
+        if done >= total:
+            self._bar.close()
+
+
 def _engine(settings: Settings) -> Engine:
     from bot.answer.engine import Engine
 
@@ -47,7 +65,7 @@ def _ensure_index(engine: Engine) -> None:
 
     if current_generation(engine.settings.index_dir) is None:
         print("Building the index from the library…", file=sys.stderr)
-        report = engine.index(progress=sys.stderr.isatty())
+        report = engine.index(progress=ProgressBar())
         print(report.summary(), file=sys.stderr)
         return
     changed = engine.changed_since_index()
@@ -181,7 +199,7 @@ def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
-    report = _admin(settings).reindex(force=args.rebuild, progress=sys.stderr.isatty())
+    report = _admin(settings).reindex(force=args.rebuild, progress=ProgressBar())
     if args.json:
         _print_json(report.as_dict())
     else:

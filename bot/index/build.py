@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -31,6 +30,8 @@ from bot.ingest.documents import DocumentError, library_files, read_document
 from bot.settings import Settings
 
 EMBED_BATCH = 64
+#: Told how a build is going: (stage, done, total); "embed" counts passages to embed.
+Progress = Callable[[str, int, int], None]
 #: Per-document results computed at index time and stored with the generation, cached by
 #: document hash: name -> (version, function of the document's chunks).
 EXTRAS: dict[str, tuple[str, Callable[[DocChunks], Any]]] = {
@@ -170,7 +171,7 @@ def _embed(
     cache: EmbeddingCache,
     prepared: list[DocChunks],
     stage: StageHook,
-    progress: bool,
+    progress: Progress | None,
 ) -> tuple[dict[str, PassageVectors], int]:
     """Vectors for every passage: from the cache, or embedded now and cached.
 
@@ -184,23 +185,16 @@ def _embed(
             if h not in cached and h not in todo:
                 todo[h] = (text, c.spans(i))
     items = list(todo.items())
-    bar = _progress_bar(len(items)) if progress and len(items) > EMBED_BATCH else None
     for i in range(0, len(items), EMBED_BATCH):
+        if progress:
+            progress("embed", i, len(items))
         batch = items[i : i + EMBED_BATCH]
         stage("embed")
         vectors = embedder.embed_passages([t for _, (t, _) in batch], [s for _, (_, s) in batch])
         cache.put_many({h: v for (h, _), v in zip(batch, vectors, strict=True)})
-        if bar:
-            bar.update(len(batch))
-    if bar:
-        bar.close()
+    if progress and items:
+        progress("embed", len(items), len(items))
     return cached | cache.get_many(todo), len(todo)
-
-
-def _progress_bar(total: int) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc="Embedding passages", unit="passage", file=sys.stderr)
 
 
 def _extras(
@@ -230,7 +224,7 @@ def _compare(report: IndexReport, old_docs: dict[str, str], new_docs: dict[str, 
 def _build(
     settings: Settings,
     embedder: Embedder,
-    progress: bool,
+    progress: Progress | None,
     report: IndexReport,
     stage: StageHook,
     staged: Staged | None,
@@ -238,6 +232,8 @@ def _build(
     started = time.perf_counter()
     old = read_manifest(settings.index_dir) or {}
     stage("parse")
+    if progress:
+        progress("parse", 0, 0)
     cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite", embedder.key)
     try:
         chunk_list = _read_library(settings, cache, report, staged)
@@ -249,6 +245,8 @@ def _build(
     for chunks in chunk_list:
         chunks.passage_vectors = [vectors[h].passage for h in chunks.hashes]
         chunks.sentence_vectors = [vectors[h].sentences for h in chunks.hashes]
+    if progress:
+        progress("write", 0, 0)
     extras = _extras(settings, old, chunk_list, embedder.key)
     new_docs = {c.doc.doc_id: c.doc.content_hash for c in chunk_list}
     _compare(report, old.get("docs", {}), new_docs)
@@ -278,7 +276,7 @@ def build_index(
     embedder: Embedder,
     *,
     force: bool = False,
-    progress: bool = False,
+    progress: Progress | None = None,
     lock_timeout: float = 600.0,
     on_stage: StageHook | None = None,
     staged: Staged | None = None,
@@ -289,7 +287,7 @@ def build_index(
         settings: Where the library and the index are.
         embedder: The model.
         force: Write a new generation even when nothing changed.
-        progress: Show a progress bar while embedding.
+        progress: Told each stage as it starts, and passages embedded / to embed.
         lock_timeout: How long to wait for another writer.
         on_stage: Called with each stage's name as it starts ("parse", "embed" once
             per batch, then the writing stages of :func:`bot.index.store.write_generation`).
