@@ -44,6 +44,8 @@ GUILD_ID = 900000000000000100
 OTHER_GUILD_ID = 900000000000000150  # a server the bot is in that is not the library's home
 CHANNEL_ID = 900000000000000200
 THREAD_ID = 900000000000000210  # a public thread of CHANNEL_ID
+FORUM_ID = 900000000000000230
+FORUM_POST_ID = 900000000000000240  # a post (a thread) in the forum FORUM_ID
 LOG_CHANNEL_ID = 900000000000000220
 OTHER_CHANNEL_ID = 900000000000000250
 DM_CHANNEL_ID = 900000000000000300
@@ -151,6 +153,14 @@ def _channel(cid: int, guild: int, name: str, kind: int = 0, **extra: Any) -> di
             "permission_overwrites": [], **extra}  # fmt: skip
 
 
+def _thread(cid: int, parent: int, name: str) -> dict[str, Any]:
+    """A public thread (or a forum post, when `parent` is a forum) of server GUILD_ID."""
+    metadata = {"archived": False, "auto_archive_duration": 1440, "locked": False,
+                "archive_timestamp": "2025-01-01T00:00:00+00:00"}  # fmt: skip
+    return _channel(cid, GUILD_ID, name, 11, parent_id=str(parent), owner_id=MEMBER["id"],
+                    member_count=2, message_count=0, thread_metadata=metadata)  # fmt: skip
+
+
 class FakeDiscord:
     """The server. Start with :meth:`start`; point discord.py at :attr:`api` and
     :attr:`gateway_url`.
@@ -187,14 +197,11 @@ class FakeDiscord:
         self.channels = {
             str(CHANNEL_ID): _channel(CHANNEL_ID, GUILD_ID, "general"),
             str(LOG_CHANNEL_ID): _channel(LOG_CHANNEL_ID, GUILD_ID, "library-log"),
-            str(THREAD_ID): _channel(THREAD_ID, GUILD_ID, "a thread", 11,
-                                     parent_id=str(CHANNEL_ID), owner_id=MEMBER["id"],
-                                     member_count=2, message_count=0, thread_metadata={
-                                         "archived": False, "auto_archive_duration": 1440,
-                                         "archive_timestamp": "2025-01-01T00:00:00+00:00",
-                                         "locked": False}),
+            str(THREAD_ID): _thread(THREAD_ID, CHANNEL_ID, "a thread"),
+            str(FORUM_ID): _channel(FORUM_ID, GUILD_ID, "questions", 15, available_tags=[]),
+            str(FORUM_POST_ID): _thread(FORUM_POST_ID, FORUM_ID, "a forum post"),
             str(OTHER_CHANNEL_ID): _channel(OTHER_CHANNEL_ID, OTHER_GUILD_ID, "elsewhere"),
-        }  # fmt: skip
+        }
         self._routes = self._route_table()
         self._runner: web.AppRunner | None = None
 

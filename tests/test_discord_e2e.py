@@ -27,6 +27,7 @@ from tests.fakediscord import (
     APP_ID,
     BOT_USER,
     DM_CHANNEL_ID,
+    FORUM_POST_ID,
     GUILD_ID,
     LOG_CHANNEL_ID,
     MEMBER,
@@ -721,14 +722,17 @@ async def test_a_slash_command_in_a_dm(
         assert not harness.errors
 
 
-async def test_a_mention_in_a_thread_is_answered_in_the_thread(harness: Harness) -> None:
+@pytest.mark.parametrize("where", [THREAD_ID, FORUM_POST_ID], ids=["thread", "forum post"])
+async def test_a_mention_in_a_thread_is_answered_in_the_thread(
+    harness: Harness, where: int
+) -> None:
     msg = harness.server.user_message(
         f"<@{BOT_USER['id']}> How did Lenin get back to Russia in 1917?",
-        mentions=[BOT_USER], channel=THREAD_ID,
+        mentions=[BOT_USER], channel=where,
     )  # fmt: skip
     assert await harness.handled(msg) is True
     reply = next(c for c in harness.server.calls if _replies_to(c, msg))
-    assert reply.path == f"/channels/{THREAD_ID}/messages" and reply.status == 200
+    assert reply.path == f"/channels/{where}/messages" and reply.status == 200
     assert any("closed train" in q for q in _quotes(reply.json["embeds"]))
     assert not harness.errors
 
@@ -795,3 +799,21 @@ async def test_a_long_reindex_reports_progress_and_outlives_its_token(
         assert report.path == f"/channels/{harness.server.dm_channels[ADMIN['id']]}/messages"
     assert harness.bot.admin.audit.entries(1)[0].action == "reindex"
     assert not harness.errors
+
+
+async def test_a_former_development_server_is_emptied(
+    library: Path, private_index: Path, embedder: Embedder
+) -> None:
+    """Run once in development mode in another server, then in production: the old
+    server's copies are removed, so no stale registration stays live there."""
+    first = FakeDiscord(bot_permissions=invite_permissions())
+    dev = _settings(library, private_index, discord_guild_id=OTHER_GUILD_ID)
+    async with running_bot(dev, embedder, first):
+        assert "ask" in {c["name"] for c in first.commands[str(OTHER_GUILD_ID)]}
+    second = FakeDiscord(bot_permissions=invite_permissions())
+    second.commands = first.commands  # Discord remembers registrations across runs
+    async with running_bot(dev.with_(discord_guild_id=None), embedder, second) as harness:
+        assert second.commands[str(OTHER_GUILD_ID)] == []
+        assert "ask" in {c["name"] for c in second.commands["global"]}
+        assert {c["name"] for c in second.commands[str(GUILD_ID)]} == {"reindex", "add-essay"}
+        assert not harness.errors

@@ -9,9 +9,11 @@ gateway heartbeat never stalls, and nothing the bot sends can ping anyone.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import discord
@@ -27,6 +29,8 @@ from bot.ingest.documents import DocumentError
 from bot.settings import Settings
 
 log = logging.getLogger("bot.discord")
+#: The servers this bot registered commands to, so a later run can empty stale ones.
+REGISTRATIONS = "discord-guilds.json"
 
 
 def error_message(error: app_commands.AppCommandError) -> tuple[str, bool]:
@@ -108,32 +112,54 @@ class ExplainerBot(commands.Bot):
 
         Everyone's commands are global, or with DISCORD_GUILD_ID (development) copied to
         that server only, the global registration then emptied so no stale copy stays
-        live. The admin commands are guild commands of the home servers alone.
+        live. The admin commands are guild commands of the home servers alone. A server
+        registered by an earlier run and no longer configured (a former development or
+        home server) is emptied too.
 
         Raises:
             SyncRefused: Discord refused a registration (a wrong server id, or the bot
                 invited without the applications.commands scope).
         """
         dev = self.settings.discord_guild_id
-        scopes: list[discord.Object | None] = []
+        guilds = {g for g in (dev, *self.settings.admin_guild_ids) if g}
         if dev:
             self.tree.copy_global_to(guild=discord.Object(id=dev))
             self.tree.clear_commands(guild=None)
-            scopes.append(discord.Object(id=dev))
-        scopes.append(None)  # global: everyone's commands, or none in development
-        scopes += [discord.Object(id=g) for g in self.settings.admin_guild_ids if g != dev]
-        for scope in scopes:
-            where = "globally" if scope is None else f"to server {scope.id}"
-            try:
-                synced = await self.tree.sync(guild=scope)
-            except discord.HTTPException as exc:
-                raise SyncRefused(
-                    f"Discord refused to register the commands {where} ({exc.status}: "
-                    f"{exc.text or 'no reason given'}); check DISCORD_GUILD_ID and "
-                    "ADMIN_GUILD_IDS, and that the bot was invited with the "
-                    "applications.commands scope"
-                ) from exc
-            log.info("synced %d commands %s", len(synced), where)
+        for stale in self._registered_guilds() - guilds:
+            self.tree.clear_commands(guild=discord.Object(id=stale))
+            await self._sync(stale)
+        first = [dev] if dev else []  # then global: everyone's, or emptied in development
+        for scope in [*first, None, *sorted(guilds - {dev})]:
+            await self._sync(scope)
+        self._remember_guilds(guilds)
+
+    async def _sync(self, guild: int | None) -> None:
+        where = "globally" if guild is None else f"to server {guild}"
+        try:
+            synced = await self.tree.sync(guild=None if guild is None else discord.Object(id=guild))
+        except discord.HTTPException as exc:
+            raise SyncRefused(
+                f"Discord refused to register the commands {where} ({exc.status}: "
+                f"{exc.text or 'no reason given'}); check DISCORD_GUILD_ID and "
+                "ADMIN_GUILD_IDS, and that the bot was invited with the "
+                "applications.commands scope"
+            ) from exc
+        log.info("synced %d commands %s", len(synced), where)
+
+    def _registered_guilds(self) -> set[int]:
+        """The servers an earlier run registered commands to (INDEX_DIR keeps a note)."""
+        try:
+            return {int(g) for g in json.loads(self._registrations.read_text())}
+        except (OSError, ValueError, TypeError):
+            return set()
+
+    def _remember_guilds(self, guilds: set[int]) -> None:
+        self._registrations.parent.mkdir(parents=True, exist_ok=True)
+        self._registrations.write_text(json.dumps(sorted(guilds)))
+
+    @property
+    def _registrations(self) -> Path:
+        return self.settings.index_dir / REGISTRATIONS
 
     async def _reindex(self, why: str) -> None:
         """Bring the index up to date off the event loop, logging the outcome."""
