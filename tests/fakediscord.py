@@ -457,7 +457,8 @@ class FakeDiscord:
             raise DiscordError(403, 50001, "Missing Access")
         if call.method == "PUT":
             self.commands[scope] = [
-                {**c, "id": snowflake(), "application_id": str(APP_ID), "version": "1",
+                {"type": 1, "description": "", **c, "id": snowflake(),
+                 "application_id": str(APP_ID), "version": "1",
                  "default_member_permissions": c.get("default_member_permissions")}
                 for c in call.json
             ]  # fmt: skip
@@ -663,6 +664,16 @@ class FakeDiscord:
             payload["member"] = {**member(who, roles), "permissions": str(perms)}
             payload["channel"] = self.channels[str(channel)]
         payload.update(extra or {})
+        return payload
+
+    def message_command(
+        self, name: str, target: dict[str, Any], who: dict[str, Any] = MEMBER
+    ) -> dict[str, Any]:
+        """An INTERACTION_CREATE payload for a message command (Apps menu) on `target`."""
+        payload = self.interaction(name, who=who, channel=int(target["channel_id"]))
+        payload["data"].update(type=3, target_id=target["id"],
+                               resolved={"messages": {target["id"]: target}})  # fmt: skip
+        payload["data"].pop("options")
         return payload
 
     def component(

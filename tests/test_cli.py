@@ -12,6 +12,7 @@ import pytest
 from bot.frontends.cli import main
 from bot.settings import ROOT
 from tests.conftest import DEV_EVAL
+from tests.published import assert_published
 
 EXCERPT_KEYS = {
     "quote", "doc_id", "title", "author", "date", "source", "role", "start", "end", "score",
@@ -131,3 +132,36 @@ def test_admin_guild_ids_are_read(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADMIN_ROLE_ID", "333")
     settings = Settings.from_env()
     assert settings.admin_guild_ids == (1, 22) and settings.admin_role_id == 333
+
+
+def test_sources_reads_the_claims_of_a_chat_message(
+    seeded: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    message = (
+        "lol did you all see this?? https://example.com/x Honestly I think Russia never "
+        "keeps the treaties it signs, they broke every deal so far. Anyway see you <@123>"
+    )
+    assert main(["sources", "--json", message]) == 0
+    obj = json.loads(capsys.readouterr().out)
+    assert set(obj) == {"question", "abstained", "answer", "excerpts"}  # ask's shape
+    assert obj["question"] == message and obj["abstained"] is False
+    assert any("treaty" in ex["quote"] or "agreement" in ex["quote"] for ex in obj["excerpts"])
+    for ex in obj["excerpts"]:
+        assert_published(ex["quote"], ex["doc_id"], ROOT / "seeds")
+    assert main(["sources", "My banana bread recipe needs two ripe bananas and walnuts."]) == 0
+    assert capsys.readouterr().out.startswith("The library does not cover that")
+    assert main(["sources", "   "]) == 2
+    assert capsys.readouterr().err.strip() == "error: The message is empty."
+
+
+def test_whosaid_cli(seeded: None, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["whosaid", "putin has nothing to show for the huge costs of the war"]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("> Putin has nothing to show for the massive costs of the war")
+    assert "— Mick Ryan" in out and "close: 1 word differs" in out
+    assert main(["whosaid", "--json", "the moon is made of green cheese, everyone knows"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "query": "the moon is made of green cheese, everyone knows", "found": False,
+        "matches": [],
+    }  # fmt: skip
+    assert main(["whosaid", "too short"]) == 2

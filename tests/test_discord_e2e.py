@@ -236,7 +236,9 @@ async def test_login_and_command_sync(harness: Harness) -> None:
             assert 1 <= len(c["description"]) <= 100
             walk(c.get("options", []))
 
-    walk(sync.json)
+    walk([c for c in sync.json if c.get("type", 1) == 1])  # slash commands
+    menus = [c for c in sync.json if c.get("type") == 3]  # message commands: any case
+    assert menus and all(1 <= len(c["name"]) <= 32 for c in menus)
     admin_cmds = {c["name"]: c for c in sync.json if c["name"] in ("reindex", "add-essay")}
     perms = {n: c.get("default_member_permissions") for n, c in admin_cmds.items()}
     assert perms == {"reindex": "32", "add-essay": "32"} or perms == {
@@ -817,3 +819,57 @@ async def test_a_former_development_server_is_emptied(
         assert "ask" in {c["name"] for c in second.commands["global"]}
         assert {c["name"] for c in second.commands[str(GUILD_ID)]} == {"reindex", "add-essay"}
         assert not harness.errors
+
+
+async def test_find_sources_on_a_message_then_post_publicly(harness: Harness) -> None:
+    names = {(c["name"], c.get("type", 1)) for c in harness.server.commands[str(GUILD_ID)]}
+    assert ("Find sources", 3) in names and ("whosaid", 1) in names
+    said = harness.server.user_message(
+        "Has anyone noticed? Russia never keeps the treaties it signs, it broke every deal.",
+        who=ADMIN,
+    )  # fmt: skip
+    await harness.server.dispatch("MESSAGE_CREATE", said)
+    q = harness.server.message_command("Find sources", said)
+    await harness.command(q)
+    await harness.said(q, "What the essays say about this")
+    shown = harness.original(q)
+    assert shown["flags"] & 64  # only the person who asked sees it
+    quotes = _quotes(shown["embeds"])
+    assert quotes and all(_verbatim(harness.bot.engine, quote) for quote in quotes)
+    assert "true" not in shown["content"].lower() and "false" not in shown["content"].lower()
+    post = next(c["custom_id"] for row in shown["components"] for c in row["components"])
+    stranger = harness.server.component(shown, post, who=ADMIN)
+    await harness.command(stranger)
+    assert "belong to the person who asked" in harness.callback(stranger).json["data"]["content"]
+    press = harness.server.component(shown, post)
+    await harness.command(press)
+    reply = next(c for c in harness.server.calls if _replies_to(c, said))
+    assert reply.status == 200 and reply.path == f"/channels/{said['channel_id']}/messages"
+    assert reply.json["allowed_mentions"] == {"parse": [], "replied_user": False}
+    assert _quotes(reply.json["embeds"]) == quotes[:3]
+    assert harness.callback(press).json["type"] == 7  # the button is disabled in place
+
+    off = harness.server.user_message("My banana bread needs two ripe bananas and walnuts.")
+    await harness.server.dispatch("MESSAGE_CREATE", off)
+    q2 = harness.server.message_command("Find sources", off)
+    await harness.command(q2)
+    await harness.followup(q2)
+    assert harness.original(q2)["embeds"][0]["title"] == "Not covered by the library"
+    assert not harness.errors
+
+
+async def test_whosaid_finds_a_misremembered_line(harness: Harness) -> None:
+    line = "putin has nothing to show for the huge costs"
+    q = harness.server.interaction("whosaid", [{"name": "quote", "type": 3, "value": line}])
+    await harness.command(q)
+    await harness.followup(q)
+    embeds = harness.original(q)["embeds"]
+    assert _quotes(embeds)[0] == "Putin has nothing to show for the massive costs"
+    assert "Mick Ryan" in embeds[0]["footer"]["text"]
+    assert embeds[0]["footer"]["text"].endswith("· close: 1 word differs")
+    _assert_within_limits(embeds)
+    short = harness.server.interaction("whosaid", [{"name": "quote", "type": 3, "value": "hi"}])
+    await harness.command(short)
+    await harness.followup(short)
+    assert "at least 3 words" in harness.original(short)["content"]
+    assert [type(e.original).__name__ for _, e in harness.errors] == ["InputError"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 import unicodedata
@@ -11,7 +12,10 @@ from typing import Any
 import numpy as np
 
 from bot.answer.search import Answer, Excerpt, answer, context
+from bot.answer.sources import claims
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
+from bot.answer.whosaid import MIN_WORDS as WHOSAID_MIN_WORDS
+from bot.answer.whosaid import WhoSaid, who_said, words
 from bot.index.build import (
     IndexReport,
     Progress,
@@ -25,6 +29,9 @@ from bot.index.embed import Embedder
 from bot.index.store import IndexMissing, Snapshot, current_generation, load_snapshot
 from bot.ingest.documents import Document, DocumentError, load_library
 from bot.settings import Settings
+
+#: The longest chat message `sources` reads (Discord's own limit with Nitro).
+MAX_MESSAGE_CHARS = 4000
 
 
 class InputError(ValueError):
@@ -47,25 +54,30 @@ class EssayInfo:
         return dict(self.__dict__)
 
 
-def clean_question(text: str, limit: int) -> str:
-    """Validate a question.
+def clean_question(text: str, limit: int, what: str = "question") -> str:
+    """Validate a question (or another text a user sends: a line, a message).
+
+    Args:
+        text: What the user sent.
+        limit: The most characters accepted.
+        what: What to call it in the error messages.
 
     Raises:
         InputError: Empty, too long, or with control characters.
     """
     if any(unicodedata.category(ch) == "Cs" for ch in text):  # undecodable bytes (argv)
-        raise InputError("The question is not valid UTF-8 text; please send plain text.")
+        raise InputError(f"The {what} is not valid UTF-8 text; please send plain text.")
     if any(unicodedata.category(ch) == "Cc" and ch not in "\n\t" for ch in text):
-        raise InputError("The question contains control characters; please send plain text.")
+        raise InputError(f"The {what} contains control characters; please send plain text.")
     question = " ".join(text.split())
     if not question:
-        raise InputError("The question is empty; ask something about the essays.")
+        raise InputError(f"The {what} is empty.")
     if len(question) > limit:
         raise InputError(
-            f"The question is {len(question):,} characters long; the limit is {limit:,}."
+            f"The {what} is {len(question):,} characters long; the limit is {limit:,}."
         )
     if not any(ch.isalnum() for ch in question):
-        raise InputError("The question has no words in it.")
+        raise InputError(f"The {what} has no words in it.")
     return question
 
 
@@ -166,6 +178,27 @@ class Engine:
             raise InputError(f"No essay called {doc_id!r}. Essays: {', '.join(snap.docs)}")
         qvec = self.embedder.embed_query(q)
         return answer(snap, qvec, q, k=k, threshold=self.settings.abstain_threshold, doc_id=doc_id)
+
+    def sources(self, message: str, k: int | None = None) -> Answer:
+        """What the essays say about a chat message (its claim-bearing sentences).
+
+        Raises:
+            InputError: The message is not usable text.
+        """
+        text = clean_question(message, MAX_MESSAGE_CHARS, "message")
+        found = self.ask(claims(text)[: self.settings.max_question_chars], k)
+        return dataclasses.replace(found, question=text)
+
+    def who_said(self, line: str) -> WhoSaid:
+        """Where a remembered line comes from (exact or misremembered), or not found.
+
+        Raises:
+            InputError: The line is not usable text, or too short to place.
+        """
+        text = clean_question(line, self.settings.max_question_chars, "line")
+        if len(words(text)) < WHOSAID_MIN_WORDS:
+            raise InputError(f"Give at least {WHOSAID_MIN_WORDS} words of the line.")
+        return who_said(self.snapshot(), text)
 
     def essay_path(self, doc_id: str) -> str:
         """The file an indexed essay was read from."""

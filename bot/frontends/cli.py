@@ -108,6 +108,33 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return status
 
 
+def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.frontends.text import SOURCES_HEADING, answer_json, render_answer
+
+    engine = _engine(settings)
+    _ensure_index(engine)
+    found = engine.sources(args.text, k=args.k)
+    if args.json:
+        _print_json(answer_json(found))
+    else:
+        print(render_answer(found) if found.abstained else
+              f"{SOURCES_HEADING}:\n\n{render_answer(found)}")  # fmt: skip
+    return 0
+
+
+def cmd_whosaid(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.frontends.text import render_whosaid
+
+    engine = _engine(settings)
+    _ensure_index(engine)
+    result = engine.who_said(args.text)
+    if args.json:
+        _print_json(result.as_dict())
+    else:
+        print(render_whosaid(result))
+    return 0
+
+
 def _admin(settings: Settings) -> LibraryAdmin:
     from bot.admin.library import LibraryAdmin
 
@@ -325,6 +352,17 @@ def _reading_commands(sub: Any) -> None:
     persp.add_argument("question")
     persp.add_argument("--json", action="store_true", help="print JSON")
     persp.set_defaults(func=cmd_perspectives)
+
+    src = sub.add_parser("sources", help="what the essays say about a message (any text)")
+    src.add_argument("text", help="the message")
+    src.add_argument("-k", type=int, default=None, help="how many excerpts (default TOP_K)")
+    src.add_argument("--json", action="store_true", help="print JSON (the shape of ask's)")
+    src.set_defaults(func=cmd_sources)
+
+    who = sub.add_parser("whosaid", help="where a remembered line comes from, and who said it")
+    who.add_argument("text", help="the line, as you remember it")
+    who.add_argument("--json", action="store_true", help="print JSON")
+    who.set_defaults(func=cmd_whosaid)
 
 
 def _admin_commands(sub: Any) -> None:

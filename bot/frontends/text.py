@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.answer.search import Answer, Excerpt
 from bot.answer.summarize import Summary
+from bot.answer.whosaid import WhoSaid
 
 DECLINE = (
     "The library does not cover that. None of the essays says anything close enough to "
@@ -61,6 +62,24 @@ def render_answer(ans: Answer, width: int = 88) -> str:
             one_line(ex.quote), width=width, initial_indent="> ", subsequent_indent="> "
         )
         blocks.append(f"{body}\n— {attribution(ex)}, {position(ex)}")
+    return "\n\n".join(blocks)
+
+
+NOT_FOUND = "Not in the library: no essay has words close enough to that line."
+SOURCES_HEADING = "What the essays say about this"
+
+
+def render_whosaid(result: WhoSaid, width: int = 88) -> str:
+    """Where a line comes from: the essay's exact words, who wrote them, how close."""
+    if not result.found:
+        return NOT_FOUND
+    blocks = []
+    for m in result.matches:
+        ex = m.excerpt
+        body = textwrap.fill(
+            one_line(ex.quote), width=width, initial_indent="> ", subsequent_indent="> "
+        )
+        blocks.append(f"{body}\n— {attribution(ex)}, {position(ex)} · {m.closeness()}")
     return "\n\n".join(blocks)
 
 

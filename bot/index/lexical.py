@@ -23,7 +23,8 @@ _STOP = frozenset(STOPWORDS_EN) | {
 
 
 @lru_cache(maxsize=1)
-def _stemmer() -> Stemmer.Stemmer:
+def stemmer() -> Stemmer.Stemmer:
+    """The English Snowball stemmer (one per process)."""
     return Stemmer.Stemmer("english")
 
 
@@ -31,7 +32,7 @@ def tokenize(text: str) -> list[str]:
     """Lowercase, split into words, drop stop words, stem."""
     words = [w.replace("’", "'") for w in _TOKEN.findall(text.lower())]
     words = [w[:-2] if w.endswith("'s") else w for w in words]
-    return _stemmer().stemWords([w for w in words if w not in _STOP and len(w) > 1])
+    return stemmer().stemWords([w for w in words if w not in _STOP and len(w) > 1])
 
 
 class LexicalIndex:

@@ -133,6 +133,11 @@ def _raw_spans(text: str) -> Iterator[tuple[int, int]]:
         pos += cut
 
 
+def sentences_of(text: str) -> list[str]:
+    """The sentences of a short text (a chat message), as the library's are split."""
+    return [text[s:e] for s, e in _raw_spans(_for_segmenter(text))]
+
+
 def split_sentences(doc: Document) -> list[Sentence]:
     """Every quotable sentence of a document, in order.
 

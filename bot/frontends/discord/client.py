@@ -25,6 +25,7 @@ from bot.answer.engine import Engine, InputError
 from bot.frontends.discord.cogs import EXTENSIONS
 from bot.frontends.discord.embeds import NO_MENTIONS, plain
 from bot.frontends.discord.interactions import Cooldowns, Interaction, NotAdmin, respond
+from bot.frontends.discord.views import LiveViews
 from bot.ingest.documents import DocumentError
 from bot.settings import Settings
 
@@ -95,6 +96,7 @@ class ExplainerBot(commands.Bot):
         self.admin = LibraryAdmin(engine)
         self.background: asyncio.Task[None] | None = None
         self.cooldowns = Cooldowns()
+        self.live_views: LiveViews = {}
 
     async def setup_hook(self) -> None:
         started = time.perf_counter()

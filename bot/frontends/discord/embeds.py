@@ -15,7 +15,8 @@ import discord
 from bot.answer.engine import EssayInfo
 from bot.answer.search import Excerpt
 from bot.answer.summarize import Summary
-from bot.frontends.text import DECLINE, attribution, one_line, position
+from bot.answer.whosaid import WhoSaid
+from bot.frontends.text import DECLINE, NOT_FOUND, attribution, one_line, position
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT = 2000
@@ -134,6 +135,25 @@ def decline_embed(question: str) -> discord.Embed:
         description=escape(trim(DECLINE.replace("`python bot.py essays`", "`/essays`"), 1000)),
         colour=discord.Colour.light_grey(),
     ).set_footer(text=trim(f"Question: {one_line(question)}", FOOTER))
+
+
+def whosaid_embeds(result: WhoSaid) -> list[discord.Embed]:
+    """Where a line comes from: each match's exact words, attribution and closeness."""
+    if not result.found:
+        return [
+            discord.Embed(
+                title="Not in the library", description=escape(NOT_FOUND),
+                colour=discord.Colour.light_grey(),
+            ).set_footer(text=trim(f"Line: {one_line(result.query)}", FOOTER))
+        ]  # fmt: skip
+    matches = result.matches[:EMBEDS_PER_MESSAGE]
+    budget = EMBED_TOTAL // len(matches) - 40
+    embeds = []
+    for i, match in enumerate(matches, 1):
+        embed = excerpt_embed(match.excerpt, i, budget)
+        embed.set_footer(text=trim(f"{embed.footer.text} · {match.closeness()}", FOOTER))
+        embeds.append(embed)
+    return fit(embeds)
 
 
 def summary_embeds(summary: Summary) -> list[discord.Embed]:

@@ -3,5 +3,6 @@
 EXTENSIONS = (
     "bot.frontends.discord.cogs.ask",
     "bot.frontends.discord.cogs.reading",
+    "bot.frontends.discord.cogs.checking",
     "bot.frontends.discord.cogs.admin",
 )

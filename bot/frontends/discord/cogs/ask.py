@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import uuid
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -23,6 +21,13 @@ from bot.frontends.discord.embeds import (
     plain,
 )
 from bot.frontends.discord.interactions import Essay, Interaction, ask_cooldown, respond
+from bot.frontends.discord.views import (
+    BUTTON_LIFETIME,
+    BUTTON_PREFIX,
+    EXPIRED,
+    ExpiringView,
+    LiveViews,
+)
 
 if TYPE_CHECKING:
     from bot.frontends.discord.client import ExplainerBot
@@ -31,52 +36,25 @@ log = logging.getLogger("bot.discord")
 
 PAGE = 3
 MAX_EXCERPTS = 12
-#: Answer buttons work this long after the answer, however often they are pressed: the
-#: buttons are disabled through the /ask interaction's token, which lasts 15 minutes.
-BUTTON_LIFETIME = 600.0
-#: Every answer button's custom_id starts so; a press on one that no live answer owns
-#: (expired, or from before a restart) is told to ask again.
-BUTTON_PREFIX = "answer:"
-EXPIRED = "These buttons have expired; ask again with /ask."
 HELLO = "Ask me a question about the essays, e.g. “Why can't Putin afford a peace deal?”"
 
 
-class AnswerView(discord.ui.View):
-    """Buttons under an answer: the next page of excerpts, and each excerpt's context.
-
-    Only the person who asked can press them; they are disabled when the view expires.
-    """
+class AnswerView(ExpiringView):
+    """Buttons under an answer: the next page of excerpts, and each excerpt's context."""
 
     def __init__(
-        self, engine: Engine, answer: Answer, owner_id: int, lifetime: float = BUTTON_LIFETIME
-    ) -> None:
-        super().__init__(timeout=None)  # a press would extend a timeout; a deadline holds
+        self, engine: Engine, answer: Answer, owner_id: int, live: LiveViews,
+        lifetime: float = BUTTON_LIFETIME,
+    ) -> None:  # fmt: skip
+        super().__init__(owner_id, live, lifetime)
         self.engine = engine
         self.answer = answer
-        self.owner_id = owner_id
         self.page = 0
-        self.message: discord.Message | discord.WebhookMessage | None = None
         self.more.disabled = PAGE >= len(answer.excerpts)
-        nonce = uuid.uuid4().hex
-        self.more.custom_id = f"{BUTTON_PREFIX}more:{nonce}"
-        self.context.custom_id = f"{BUTTON_PREFIX}context:{nonce}"
-        self.on_expired: Callable[[], object] | None = None
-        self._deadline = asyncio.get_running_loop().call_later(
-            lifetime, lambda: asyncio.ensure_future(self.expire())
-        )
 
     def shown(self) -> list[Excerpt]:
         """The excerpts on the current page."""
         return list(self.answer.excerpts[self.page * PAGE : (self.page + 1) * PAGE])
-
-    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
-        if interaction.user.id != self.owner_id:
-            await respond(
-                interaction,
-                content="These buttons belong to the person who asked; use /ask yourself.",
-            )
-            return False
-        return True
 
     @discord.ui.button(label="More excerpts", style=discord.ButtonStyle.primary)
     async def more(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
@@ -94,29 +72,6 @@ class AnswerView(discord.ui.View):
         embeds = excerpt_embeds(wider, start=self.page * PAGE + 1, heading="Context · ")
         await respond(interaction, embeds=embeds)
 
-    async def on_error(  # type: ignore[override]
-        self, interaction: Interaction, error: Exception, item: discord.ui.Item[Any]
-    ) -> None:
-        log.error("button %r failed", getattr(item, "label", item), exc_info=error)
-        await respond(
-            interaction, content="Something went wrong; it has been logged. Please try again."
-        )
-
-    async def expire(self) -> None:
-        """Disable the buttons (while the token still works) and stop listening."""
-        self._deadline.cancel()
-        self.stop()
-        for item in self.children:
-            if isinstance(item, discord.ui.Button):
-                item.disabled = True
-        if self.message is not None:
-            try:
-                await self.message.edit(view=self)
-            except discord.HTTPException as exc:
-                log.warning("could not disable expired buttons: %s %s", exc.status, exc.text)
-        if self.on_expired is not None:
-            self.on_expired()
-
 
 class AskCog(commands.Cog):
     """Questions: /ask, a mention in a channel, or a DM."""
@@ -124,7 +79,6 @@ class AskCog(commands.Cog):
     def __init__(self, bot: ExplainerBot) -> None:
         self.bot = bot
         self.button_lifetime = BUTTON_LIFETIME
-        self.live: dict[int, AnswerView] = {}  # by message id
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: Interaction) -> None:
@@ -135,7 +89,8 @@ class AskCog(commands.Cog):
         data: dict[str, Any] = dict(interaction.data or {})
         custom_id = str(data.get("custom_id", ""))
         message = interaction.message
-        if custom_id.startswith(BUTTON_PREFIX) and (message is None or message.id not in self.live):
+        live = self.bot.live_views
+        if custom_id.startswith(BUTTON_PREFIX) and (message is None or message.id not in live):
             await respond(interaction, content=EXPIRED)
 
     async def _answer(self, question: str, essay: str | None = None) -> Answer:
@@ -160,17 +115,16 @@ class AskCog(commands.Cog):
         if answer.abstained:
             await respond(interaction, ephemeral=not public, embed=decline_embed(question))
             return
-        view = AnswerView(self.bot.engine, answer, interaction.user.id, self.button_lifetime)
-        view.message = await interaction.followup.send(
+        view = AnswerView(self.bot.engine, answer, interaction.user.id, self.bot.live_views,
+                          self.button_lifetime)  # fmt: skip
+        sent = await interaction.followup.send(
             embeds=excerpt_embeds(view.shown()),
             view=view,
             ephemeral=not public,
             allowed_mentions=NO_MENTIONS,
             wait=True,
         )
-        message_id = view.message.id
-        self.live[message_id] = view
-        view.on_expired = lambda: self.live.pop(message_id, None)
+        view.attach(sent)
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:

@@ -1,0 +1,90 @@
+"""Buttons that live on a deadline: what every view under an answer shares.
+
+Buttons are edited through the interaction's token, which Discord honours for 15 minutes,
+so a view works for a fixed lifetime from the answer (presses do not extend it), is
+disabled while the token still works, and is forgotten after. A press on a button no live
+view owns (expired, or from before a restart) is told to ask again
+(:data:`BUTTON_PREFIX`, see ``AskCog.on_interaction``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+import discord
+
+from bot.frontends.discord.interactions import Interaction, respond
+
+log = logging.getLogger("bot.discord")
+
+#: Answer buttons work this long after the answer, however often they are pressed.
+BUTTON_LIFETIME = 600.0
+#: Every answer button's custom_id starts so.
+BUTTON_PREFIX = "answer:"
+EXPIRED = "These buttons have expired; ask again."
+
+#: The live views by the id of the message they are on.
+LiveViews = dict[int, "ExpiringView"]
+
+
+class ExpiringView(discord.ui.View):
+    """A view only its owner may press, on a fixed deadline.
+
+    Args:
+        owner_id: The user who asked (the only one whose presses count).
+        live: The registry it joins once :meth:`attach` names its message.
+        lifetime: Seconds from now until the buttons are disabled.
+    """
+
+    def __init__(self, owner_id: int, live: LiveViews, lifetime: float = BUTTON_LIFETIME):
+        super().__init__(timeout=None)  # a press would extend a timeout; a deadline holds
+        self.owner_id = owner_id
+        self.live = live
+        self.message: discord.Message | discord.WebhookMessage | None = None
+        nonce = uuid.uuid4().hex
+        for item in self.children:
+            if isinstance(item, discord.ui.Button):
+                name = (item.label or "button").lower().replace(" ", "-")[:20]
+                item.custom_id = f"{BUTTON_PREFIX}{name}:{nonce}"
+        self._deadline = asyncio.get_running_loop().call_later(
+            lifetime, lambda: asyncio.ensure_future(self.expire())
+        )
+
+    def attach(self, message: discord.Message | discord.WebhookMessage) -> None:
+        """The message the view is on: from now on a press on it reaches the view."""
+        self.message = message
+        self.live[message.id] = self
+
+    async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
+        if interaction.user.id != self.owner_id:
+            await respond(
+                interaction,
+                content="These buttons belong to the person who asked; ask yourself.",
+            )
+            return False
+        return True
+
+    async def on_error(  # type: ignore[override]
+        self, interaction: Interaction, error: Exception, item: discord.ui.Item[Any]
+    ) -> None:
+        log.error("button %r failed", getattr(item, "label", item), exc_info=error)
+        await respond(
+            interaction, content="Something went wrong; it has been logged. Please try again."
+        )
+
+    async def expire(self) -> None:
+        """Disable the buttons (while the token still works) and stop listening."""
+        self._deadline.cancel()
+        self.stop()
+        for item in self.children:
+            if isinstance(item, discord.ui.Button | discord.ui.Select):
+                item.disabled = True
+        if self.message is not None:
+            self.live.pop(self.message.id, None)
+            try:
+                await self.message.edit(view=self)
+            except discord.HTTPException as exc:
+                log.warning("could not disable expired buttons: %s %s", exc.status, exc.text)
