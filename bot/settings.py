@@ -78,6 +78,9 @@ class Settings:
             library in a home server, besides members with Manage Server.
         admin_log_channel_id: Where an admin job's report goes when it outlives its
             interaction (15 minutes); None: by DM to the admin who started it.
+        allowed_channel_ids: The channels (or their threads) where mentions are
+            answered; empty: everywhere. Slash commands and DMs work everywhere.
+        announce_channel_id: Where a card is posted for each essay added or changed.
         ask_cooldown_seconds: Per-user cooldown on `/ask`.
     """
 
@@ -96,6 +99,8 @@ class Settings:
     admin_guild_ids: tuple[int, ...] = ()
     admin_role_id: int | None = None
     admin_log_channel_id: int | None = None
+    allowed_channel_ids: tuple[int, ...] = ()
+    announce_channel_id: int | None = None
     ask_cooldown_seconds: float = 10.0
 
     @classmethod
@@ -126,6 +131,7 @@ class Settings:
         guild = _ids(values, "DISCORD_GUILD_ID")
         role = _ids(values, "ADMIN_ROLE_ID")
         log_channel = _ids(values, "ADMIN_LOG_CHANNEL_ID")
+        announce = _ids(values, "ANNOUNCE_CHANNEL_ID")
         return cls(
             seeds_dir=_path(values, "SEEDS_DIR", "seeds"),
             index_dir=_path(values, "INDEX_DIR", "index"),
@@ -142,6 +148,8 @@ class Settings:
             admin_guild_ids=_ids(values, "ADMIN_GUILD_IDS"),
             admin_role_id=role[0] if role else None,
             admin_log_channel_id=log_channel[0] if log_channel else None,
+            allowed_channel_ids=_ids(values, "ALLOWED_CHANNEL_IDS"),
+            announce_channel_id=announce[0] if announce else None,
             ask_cooldown_seconds=_float(values, "ASK_COOLDOWN_SECONDS", cls.ask_cooldown_seconds),
         )
 

@@ -26,6 +26,7 @@ from tests.fakediscord import (
     ADMIN_ROLE_ID,
     APP_ID,
     BOT_USER,
+    CHANNEL_ID,
     DM_CHANNEL_ID,
     FORUM_POST_ID,
     GUILD_ID,
@@ -37,6 +38,7 @@ from tests.fakediscord import (
     FakeDiscord,
     user,
 )
+from tests.published import assert_published
 
 pytestmark = pytest.mark.e2e
 
@@ -873,3 +875,57 @@ async def test_whosaid_finds_a_misremembered_line(harness: Harness) -> None:
     await harness.followup(short)
     assert "at least 3 words" in harness.original(short)["content"]
     assert [type(e.original).__name__ for _, e in harness.errors] == ["InputError"]
+
+
+async def test_mentions_only_in_allowed_channels(
+    library: Path, private_index: Path, embedder: Embedder
+) -> None:
+    settings = _settings(library, private_index, allowed_channel_ids=(CHANNEL_ID,))
+    async with running_bot(settings, embedder) as harness:
+        ask = f"<@{BOT_USER['id']}> Does Russia keep the treaties it signs?"
+        outside = harness.server.user_message(ask, mentions=[BOT_USER], channel=LOG_CHANNEL_ID)
+        assert await harness.handled(outside) is False  # finished, silent...
+        assert not any(_replies_to(c, outside) for c in harness.server.calls)  # ...sent nothing
+        for where in (CHANNEL_ID, THREAD_ID):  # the channel, and a thread of it
+            inside = harness.server.user_message(ask, mentions=[BOT_USER], channel=where)
+            assert await harness.handled(inside) is True
+            assert any(_replies_to(c, inside) for c in harness.server.calls)
+        dm = harness.server.user_message("Does Russia keep the treaties it signs?", dm=True)
+        assert await harness.handled(dm) is True
+        assert not harness.errors
+
+
+async def test_an_added_essay_is_announced_once(
+    library: Path, private_index: Path, embedder: Embedder
+) -> None:
+    settings = _settings(library, private_index, announce_channel_id=LOG_CHANNEL_ID)
+    async with running_bot(settings, embedder) as harness:
+        cog = harness.bot.get_cog("AnnounceCog")
+        assert cog is not None
+        assert await cog.check() == 0  # type: ignore[attr-defined]  (first start: no news)
+        att = harness.server.attachment("drones.md", ESSAY.encode())
+        add = harness.server.interaction(
+            "add-essay", [{"name": "file", "type": 11, "value": att["id"]},
+                          {"name": "source", "type": 3, "value": "Field Notes"}],
+            who=ADMIN, admin=True, resolved={"attachments": {att["id"]: att}},
+        )  # fmt: skip
+        await harness.command(add)
+        channel = f"/channels/{LOG_CHANNEL_ID}/messages"
+        card = (await harness.server.wait_for(lambda c: c.path == channel)).json["embeds"][0]
+        assert card["title"] == "New in the library: Drones over the Dnipro"
+        fields = {f["name"]: f["value"] for f in card["fields"]}
+        assert fields == {
+            "Author": "Dana Writer",
+            "Date": "2025-04-01",
+            "Source": "Field Notes",
+        }
+        points = _quotes([{"description": part} for part in card["description"].split("\n\n")])
+        assert len(points) == 2
+        for point in points:
+            assert_published(point, "drones-over-the-dnipro", library)
+        re_q = harness.server.interaction("reindex", who=ADMIN, admin=True)
+        await harness.command(re_q)
+        await harness.said(re_q, "Index is up to date")
+        assert await cog.check() == 0  # type: ignore[attr-defined]  (nothing new)
+        assert len([c for c in harness.server.calls if c.path == channel]) == 1
+        assert not harness.errors

@@ -17,6 +17,7 @@ from bot.answer.search import Excerpt
 from bot.answer.summarize import Summary
 from bot.answer.whosaid import WhoSaid
 from bot.frontends.text import DECLINE, NOT_FOUND, attribution, one_line, position
+from bot.ingest.documents import Document
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT = 2000
@@ -154,6 +155,23 @@ def whosaid_embeds(result: WhoSaid) -> list[discord.Embed]:
         embed.set_footer(text=trim(f"{embed.footer.text} · {match.closeness()}", FOOTER))
         embeds.append(embed)
     return fit(embeds)
+
+
+def announcement_embed(doc: Document, summary: Summary, changed: bool) -> discord.Embed:
+    """The card for an essay added to the library (or changed): title and link, author,
+    date, source, and its first two key sentences, verbatim."""
+    head = "Updated in the library" if changed else "New in the library"
+    points = [p for p in summary.points[:2] if p.quote.strip()]
+    room = (EMBED_DESCRIPTION - 4) // max(1, len(points))
+    embed = discord.Embed(
+        title=trim(f"{head}: {doc.title}", EMBED_TITLE), url=doc.url or None, colour=COLOUR,
+        description="\n\n".join(_fitted_block(p.quote, min(room, QUOTE_CHARS)) for p in points),
+    )  # fmt: skip
+    for name, value in (("Author", doc.author), ("Date", doc.date), ("Source", doc.source)):
+        if value:
+            embed.add_field(name=name, value=escape(trim(value, FIELD_VALUE // 2)), inline=True)
+    embed.set_footer(text=trim(f"/summary essay:{doc.doc_id} for its key sentences", FOOTER))
+    return fit([embed])[0]
 
 
 def summary_embeds(summary: Summary) -> list[discord.Embed]:

@@ -5,4 +5,5 @@ EXTENSIONS = (
     "bot.frontends.discord.cogs.reading",
     "bot.frontends.discord.cogs.checking",
     "bot.frontends.discord.cogs.admin",
+    "bot.frontends.discord.cogs.announce",
 )

@@ -145,6 +145,7 @@ class AdminCog(commands.Cog):
             if unexpected:
                 admin_log.error("%s failed", what, exc_info=exc)
         await job.finish(report)
+        self.bot.dispatch("library_changed")
 
     @app_commands.command(name="reindex", description="Rebuild the index from the library folder")
     @app_commands.default_permissions(manage_guild=True)

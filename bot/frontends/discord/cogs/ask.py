@@ -141,6 +141,8 @@ class AskCog(commands.Cog):
             return False
         if message.guild is not None and me not in message.mentions:
             return False
+        if message.guild is not None and not self._allowed(message.channel):
+            return False  # ALLOWED_CHANNEL_IDS: silent elsewhere
         question = re.sub(rf"<@!?{me.id}>", " ", message.content).strip()
         if not question:
             await self._reply(message, content=HELLO)
@@ -165,6 +167,11 @@ class AskCog(commands.Cog):
         else:
             await self._reply(message, embeds=excerpt_embeds(answer.excerpts[:PAGE]))
         return True
+
+    def _allowed(self, channel: Any) -> bool:
+        """Whether mentions are answered in this channel (or in a thread of one)."""
+        allowed = self.bot.settings.allowed_channel_ids
+        return not allowed or bool({channel.id, getattr(channel, "parent_id", None)} & set(allowed))
 
     async def _reply(self, message: discord.Message, **content: Any) -> None:
         """Reply in the message's channel or thread; a refusal (no permission to send in
