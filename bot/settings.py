@@ -81,6 +81,7 @@ class Settings:
         allowed_channel_ids: The channels (or their threads) where mentions are
             answered; empty: everywhere. Slash commands and DMs work everywhere.
         announce_channel_id: Where a card is posted for each essay added or changed.
+        feedback_retention_days: Ratings and declined questions are kept this long.
         ask_cooldown_seconds: Per-user cooldown on `/ask`.
     """
 
@@ -101,6 +102,7 @@ class Settings:
     admin_log_channel_id: int | None = None
     allowed_channel_ids: tuple[int, ...] = ()
     announce_channel_id: int | None = None
+    feedback_retention_days: float = 365.0
     ask_cooldown_seconds: float = 10.0
 
     @classmethod
@@ -150,6 +152,9 @@ class Settings:
             admin_log_channel_id=log_channel[0] if log_channel else None,
             allowed_channel_ids=_ids(values, "ALLOWED_CHANNEL_IDS"),
             announce_channel_id=announce[0] if announce else None,
+            feedback_retention_days=_float(
+                values, "FEEDBACK_RETENTION_DAYS", cls.feedback_retention_days
+            ),
             ask_cooldown_seconds=_float(values, "ASK_COOLDOWN_SECONDS", cls.ask_cooldown_seconds),
         )
 

@@ -273,7 +273,7 @@ async def test_ask_defers_then_follows_up_with_verbatim_embeds(harness: Harness)
     )
     assert follow.json["allowed_mentions"]["parse"] == []
     labels = [c["label"] for row in follow.json["components"] for c in row["components"]]
-    assert labels == ["More excerpts", "Show context"]
+    assert labels == ["More excerpts", "Show context", "Helpful", "Not helpful"]
     assert not harness.errors
 
 
@@ -819,7 +819,8 @@ async def test_a_former_development_server_is_emptied(
     async with running_bot(dev.with_(discord_guild_id=None), embedder, second) as harness:
         assert second.commands[str(OTHER_GUILD_ID)] == []
         assert "ask" in {c["name"] for c in second.commands["global"]}
-        assert {c["name"] for c in second.commands[str(GUILD_ID)]} == {"reindex", "add-essay"}
+        home = {c["name"] for c in second.commands[str(GUILD_ID)]}
+        assert home == {"reindex", "add-essay", "gaps"}
         assert not harness.errors
 
 
@@ -929,3 +930,53 @@ async def test_an_added_essay_is_announced_once(
         assert await cog.check() == 0  # type: ignore[attr-defined]  (nothing new)
         assert len([c for c in harness.server.calls if c.path == channel]) == 1
         assert not harness.errors
+
+
+async def test_feedback_lowers_a_missed_excerpt_and_gaps_lists_what_was_declined(
+    harness: Harness,
+) -> None:
+    question = "Can a ceasefire with Russia hold?"
+    q = harness.server.interaction("ask", [{"name": "question", "type": 3, "value": question}])
+    await harness.command(q)
+    await harness.followup(q)
+    shown = harness.original(q)
+    ids = {c["label"]: c["custom_id"] for row in shown["components"] for c in row["components"]}
+    first = _quotes(shown["embeds"])[0]
+    before = harness.bot.engine.ask(question, k=12)
+    top = before.excerpts[0]
+    assert " ".join(top.quote.split()).startswith(first.rstrip("…").split()[0])
+
+    down = harness.server.component(shown, ids["Not helpful"])
+    await harness.command(down)
+    menu = harness.original(down)  # the initial response: an ephemeral menu
+    assert menu["flags"] & 64 and "Which excerpt missed?" in menu["content"]
+    select = menu["components"][0]["components"][0]
+    assert select["type"] == 3 and len(select["options"]) == 4  # three excerpts, or none
+    pick = harness.server.component(menu, select["custom_id"])
+    pick["data"] = {"custom_id": select["custom_id"], "component_type": 3, "values": ["0"]}
+    await harness.command(pick)
+    assert harness.callback(pick).json["type"] == 7  # the menu is edited: noted
+
+    after = harness.bot.engine.ask(question, k=12)
+    moved = next(e for e in after.excerpts if (e.doc_id, e.start) == (top.doc_id, top.start))
+    assert moved.quote == top.quote and moved.score < top.score  # lower, word for word
+    [rating] = harness.bot.engine.feedback.entries()
+    assert rating["vote"] == -1 and rating["server"] == str(GUILD_ID)
+    assert harness.bot.engine.ask("What does Lenin's train tell us?", k=12).excerpts  # others fine
+
+    for who in (MEMBER, ADMIN):
+        off = harness.server.interaction(
+            "ask", [{"name": "question", "type": 3, "value": "Best banana bread recipe?"}], who
+        )
+        await harness.command(off)
+        await harness.followup(off)
+    refused = harness.server.interaction("gaps", who=MEMBER)
+    assert await harness.server.interact(refused) == "missing default_member_permissions"
+    gaps = harness.server.interaction("gaps", who=ADMIN, admin=True)
+    await harness.command(gaps)
+    listing = harness.callback(gaps).json["data"]["embeds"][0]
+    assert listing["title"] == "What the library lacks"
+    lines = listing["description"].splitlines()
+    assert "banana bread" in lines[0] and "asked 2× by 2 people (2 declined" in lines[0]
+    assert any(question in line and "1 rated down" in line for line in lines)
+    assert not harness.errors

@@ -6,11 +6,13 @@ import dataclasses
 import re
 import threading
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from bot.answer.feedback import Asker, FeedbackStore, Rated
 from bot.answer.search import Answer, Excerpt, answer, context
 from bot.answer.sources import claims
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
@@ -94,6 +96,7 @@ class Engine:
         self._embedder = embedder
         self._snapshot: Snapshot | None = None
         self._lock = threading.RLock()
+        self._feedback: FeedbackStore | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -163,8 +166,22 @@ class Engine:
 
     # --- questions ------------------------------------------------------------------
 
-    def ask(self, question: str, k: int | None = None, doc_id: str | None = None) -> Answer:
+    def ask(
+        self,
+        question: str,
+        k: int | None = None,
+        doc_id: str | None = None,
+        asker: Asker | None = None,
+        feedback: bool = True,
+    ) -> Answer:
         """Answer a question with verbatim excerpts, or decline.
+
+        Args:
+            question: The question.
+            k: How many excerpts at most (default TOP_K).
+            doc_id: Only search this essay.
+            asker: Who asked: a declined question is logged for `gaps`.
+            feedback: Let the community's 👎 on similar questions lower excerpts.
 
         Raises:
             InputError: The question is not usable, or the essay is unknown.
@@ -177,7 +194,45 @@ class Engine:
         if doc_id is not None and doc_id not in snap.docs:
             raise InputError(f"No essay called {doc_id!r}. Essays: {', '.join(snap.docs)}")
         qvec = self.embedder.embed_query(q)
-        return answer(snap, qvec, q, k=k, threshold=self.settings.abstain_threshold, doc_id=doc_id)
+        demote = self._demoter(qvec) if feedback else None
+        found = answer(snap, qvec, q, k=k, threshold=self.settings.abstain_threshold,
+                       doc_id=doc_id, demote=demote)  # fmt: skip
+        if found.abstained and asker is not None:
+            self.feedback.declined(q, qvec, asker.user_id, asker.server)
+        return found
+
+    def _demoter(self, qvec: np.ndarray) -> Callable[[Excerpt], float] | None:
+        """How much the community's 👎 on similar questions lowers an excerpt (by overlap
+        with the rated span), or None when nothing applies."""
+        rated = self.feedback.demotions(qvec)
+        if not rated:
+            return None
+
+        def demote(e: Excerpt) -> float:
+            return max((v for r, v in rated.items()
+                        if r.doc_id == e.doc_id and r.start < e.end and e.start < r.end),
+                       default=0.0)  # fmt: skip
+
+        return demote
+
+    def rate(self, answer: Answer, shown: list[Excerpt], vote: int, asker: Asker) -> list[int]:
+        """Record a 👍 (+1) or 👎 (-1) on excerpts shown for a question.
+
+        Returns:
+            The ratings' ids (admins can revoke them).
+        """
+        qvec = self.embedder.embed_query(answer.question)
+        rated = [Rated(e.doc_id, e.start, e.end) for e in shown]
+        return self.feedback.rate(answer.question, qvec, rated, vote, asker.user_id, asker.server)
+
+    @property
+    def feedback(self) -> FeedbackStore:
+        """The community's ratings and declined questions (INDEX_DIR/feedback.sqlite)."""
+        if self._feedback is None:
+            self._feedback = FeedbackStore(
+                self.settings.index_dir / "feedback.sqlite", self.settings.feedback_retention_days
+            )
+        return self._feedback
 
     def sources(self, message: str, k: int | None = None) -> Answer:
         """What the essays say about a chat message (its claim-bearing sentences).

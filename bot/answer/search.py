@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -314,6 +314,7 @@ def answer(
     *,
     threshold: float,
     doc_id: str | None = None,
+    demote: Callable[[Excerpt], float] | None = None,
 ) -> Answer:
     """Find the best verbatim excerpts for a question, or decline.
 
@@ -325,11 +326,16 @@ def answer(
         threshold: Decline when no passage is at least this similar
             (``Settings.abstain_threshold``).
         doc_id: Only search this essay.
+        demote: How much to lower each excerpt (the community's feedback); the quotes
+            never change, only their order.
 
     Returns:
         The answer.
     """
     pool, best_sim = candidates(snap, qvec, question, threshold, doc_id)
+    if demote is not None:
+        pool = sorted((replace(e, score=round(e.score - demote(e), 4)) for e in pool),
+                      key=lambda e: -e.score)  # fmt: skip
     chosen = select(pool, k)
     return Answer(question, not chosen, tuple(chosen), round(best_sim, 4))
 

@@ -135,6 +135,45 @@ def cmd_whosaid(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.answer.feedback import FeedbackStore
+    from bot.frontends.text import render_gaps
+
+    store = FeedbackStore(settings.index_dir / "feedback.sqlite", settings.feedback_retention_days)
+    if args.forget:
+        print(f"Deleted {store.forget(args.forget)} entries of that user.")
+        return 0
+    gaps = store.gaps(args.limit)
+    if args.json:
+        _print_json({"gaps": [g.as_dict() for g in gaps]})
+    else:
+        print(render_gaps(gaps))
+    return 0
+
+
+def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
+    from bot.answer.feedback import FeedbackStore
+
+    store = FeedbackStore(settings.index_dir / "feedback.sqlite", settings.feedback_retention_days)
+    if args.revoke is not None:
+        if not store.revoke(args.revoke):
+            raise CliError(f"no rating {args.revoke} (or it was revoked already)", EXIT_USAGE)
+        print(f"Rating {args.revoke} revoked.")
+        return 0
+    entries = store.entries()
+    if args.json:
+        _print_json({"ratings": entries})
+        return 0
+    for e in entries:
+        vote = "👍" if e["vote"] > 0 else "👎"
+        state = " (revoked)" if e["revoked"] else ""
+        print(f"{e['id']}: {vote} {e['doc_id']}[{e['start']}:{e['end']}] for "
+              f"“{e['question']}”{state}")  # fmt: skip
+    if not entries:
+        print("No ratings yet.")
+    return 0
+
+
 def _admin(settings: Settings) -> LibraryAdmin:
     from bot.admin.library import LibraryAdmin
 
@@ -265,7 +304,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         settings = _library_settings(settings, Path(args.library), args.index)
     engine = _engine(settings)
     _ensure_index(engine)
-    result = evaluate(engine, items)
+    result = evaluate(engine, items, feedback=False)
+    if args.feedback:  # the same set with the community's ratings applied, beside it
+        with_feedback = evaluate(engine, items, feedback=True)
+        print(f"with feedback:    {summary_line(with_feedback)}")
+        print(f"without feedback: {summary_line(result)}")
+        return 0
     if args.json:
         _print_json(result)
         return 0
@@ -336,6 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--library", metavar="DIR", help="score on this library folder instead")
     ev.add_argument("--index", metavar="DIR", help="its index folder (default: under INDEX_DIR)")
     ev.add_argument("--json", action="store_true", help="print JSON")
+    ev.add_argument("--feedback", action="store_true",
+                    help="score with and without the community's ratings")  # fmt: skip
     ev.set_defaults(func=cmd_eval)
     return parser
 
@@ -363,6 +409,17 @@ def _reading_commands(sub: Any) -> None:
     who.add_argument("text", help="the line, as you remember it")
     who.add_argument("--json", action="store_true", help="print JSON")
     who.set_defaults(func=cmd_whosaid)
+
+    gaps = sub.add_parser("gaps", help="what the community asked that the library lacks")
+    gaps.add_argument("--json", action="store_true", help="print JSON")
+    gaps.add_argument("--limit", type=int, default=20, help="most groups shown (default 20)")
+    gaps.add_argument("--forget", metavar="USER_ID", help="delete a Discord user's entries")
+    gaps.set_defaults(func=cmd_gaps)
+
+    fb = sub.add_parser("feedback", help="list the community's ratings, or revoke one")
+    fb.add_argument("--revoke", type=int, metavar="ID", help="take a rating back")
+    fb.add_argument("--json", action="store_true", help="print JSON")
+    fb.set_defaults(func=cmd_feedback)
 
 
 def _admin_commands(sub: Any) -> None:

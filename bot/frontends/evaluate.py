@@ -151,12 +151,23 @@ def _score(
     return rank
 
 
-def evaluate(engine: Answerer, items: list[dict[str, Any]], k: int = 3) -> dict[str, Any]:
-    """Score the engine on a question set (see the module docstring for the shapes)."""
+def evaluate(
+    engine: Answerer, items: list[dict[str, Any]], k: int = 3, **options: Any
+) -> dict[str, Any]:
+    """Score the engine on a question set (see the module docstring for the shapes).
+
+    Args:
+        engine: What answers.
+        items: The questions.
+        k: Quotes scored per question.
+        **options: Passed to ``ask`` (the engine's ``feedback=False`` scores it without
+            the community's ratings).
+    """
     tally = Tally()
     files: dict[str, str] = {}
     for item in items:
-        ans = engine.ask(item["question"], k=max(k, 3))
+        asking: Any = engine  # options are the engine's own (a baseline takes none)
+        ans = asking.ask(item["question"], k=max(k, 3), **options)
         tally.questions += 1
         for ex in ans.excerpts[:k]:
             tally.quotes += 1

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import textwrap
+from collections.abc import Sequence
 from typing import Any
 
+from bot.answer.feedback import Gap
 from bot.answer.search import Answer, Excerpt
 from bot.answer.summarize import Summary
 from bot.answer.whosaid import WhoSaid
@@ -81,6 +83,27 @@ def render_whosaid(result: WhoSaid, width: int = 88) -> str:
         )
         blocks.append(f"{body}\n— {attribution(ex)}, {position(ex)} · {m.closeness()}")
     return "\n\n".join(blocks)
+
+
+NO_GAPS = "No gaps recorded: no declined or down-rated questions yet."
+
+
+def render_gaps(gaps: Sequence[Gap]) -> str:
+    """What the community asked that the library lacks, most asked first."""
+    if not gaps:
+        return NO_GAPS
+    lines = []
+    for i, g in enumerate(gaps, 1):
+        what = []
+        if g.declined:
+            what.append(f"{g.declined} declined")
+        if g.rated_down:
+            what.append(f"{g.rated_down} rated down")
+        people = f"{g.users} {'person' if g.users == 1 else 'people'}"
+        lines.append(f"{i}. “{one_line(g.question)}” — asked {g.count}× by {people} "
+                     f"({', '.join(what)}; last {g.last})")  # fmt: skip
+        lines += [f"     also: “{one_line(q)}”" for q in g.examples if q != g.question][:2]
+    return "\n".join(lines)
 
 
 def answer_json(ans: Answer) -> dict[str, Any]:

@@ -13,10 +13,18 @@ from collections.abc import Sequence
 import discord
 
 from bot.answer.engine import EssayInfo
+from bot.answer.feedback import Gap
 from bot.answer.search import Excerpt
 from bot.answer.summarize import Summary
 from bot.answer.whosaid import WhoSaid
-from bot.frontends.text import DECLINE, NOT_FOUND, attribution, one_line, position
+from bot.frontends.text import (
+    DECLINE,
+    NOT_FOUND,
+    attribution,
+    one_line,
+    position,
+    render_gaps,
+)
 from bot.ingest.documents import Document
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
@@ -172,6 +180,15 @@ def announcement_embed(doc: Document, summary: Summary, changed: bool) -> discor
             embed.add_field(name=name, value=escape(trim(value, FIELD_VALUE // 2)), inline=True)
     embed.set_footer(text=trim(f"/summary essay:{doc.doc_id} for its key sentences", FOOTER))
     return fit([embed])[0]
+
+
+def gaps_embed(gaps: Sequence[Gap]) -> discord.Embed:
+    """The reading list the community asked for: declined and down-rated questions."""
+    text, limit = render_gaps(gaps), EMBED_DESCRIPTION
+    while len(shown := escape(trim(text, limit))) > EMBED_DESCRIPTION:  # escaping counts
+        limit -= len(shown) - EMBED_DESCRIPTION
+    embed = discord.Embed(title="What the library lacks", description=shown, colour=COLOUR)
+    return embed.set_footer(text="Declined and down-rated questions, similar ones together")
 
 
 def summary_embeds(summary: Summary) -> list[discord.Embed]:

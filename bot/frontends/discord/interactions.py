@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 import discord
 from discord import app_commands
 
+from bot.answer.feedback import Asker
 from bot.frontends.discord.embeds import AUTOCOMPLETE_CHOICES, CHOICE_NAME, NO_MENTIONS, trim
 from bot.ingest.documents import Document
 
@@ -49,6 +50,12 @@ def user_label(interaction: Interaction) -> str:
     user = interaction.user
     where = f"server {interaction.guild_id}" if interaction.guild_id else "a DM"
     return f"{user} ({user.id}) in {where}"
+
+
+def asker_of(interaction: Interaction) -> Asker:
+    """Who asked, for the feedback store (hashed there): user id and server id."""
+    guild = interaction.guild_id
+    return Asker(str(interaction.user.id), str(guild) if guild else None)
 
 
 def is_admin(interaction: Interaction) -> bool:

@@ -20,8 +20,8 @@ from discord.ext import commands
 
 from bot.admin.library import RejectedError
 from bot.frontends.discord.client import error_message
-from bot.frontends.discord.embeds import NO_MENTIONS, plain
-from bot.frontends.discord.interactions import Interaction, is_admin, user_label
+from bot.frontends.discord.embeds import NO_MENTIONS, gaps_embed, plain
+from bot.frontends.discord.interactions import Interaction, is_admin, respond, user_label
 from bot.index.build import Progress
 
 if TYPE_CHECKING:
@@ -162,6 +162,16 @@ class AdminCog(commands.Cog):
             return report.summary()
 
         await self._run_job(interaction, "Reindex", work)
+
+    @app_commands.command(
+        name="gaps", description="What the community asked that the library lacks"
+    )
+    @app_commands.default_permissions(manage_guild=True)
+    @app_commands.guild_only()
+    @app_commands.check(is_admin)
+    async def gaps(self, interaction: Interaction) -> None:
+        found = await asyncio.to_thread(self.bot.engine.feedback.gaps, 15)
+        await respond(interaction, embed=gaps_embed(found))
 
     @app_commands.command(name="add-essay", description="Add an essay file to the library")
     @app_commands.describe(

@@ -12,6 +12,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.answer.engine import Engine, InputError
+from bot.answer.feedback import Asker
 from bot.answer.search import Answer, Excerpt
 from bot.frontends.discord.embeds import (
     MAX_QUESTION,
@@ -19,8 +20,15 @@ from bot.frontends.discord.embeds import (
     decline_embed,
     excerpt_embeds,
     plain,
+    trim,
 )
-from bot.frontends.discord.interactions import Essay, Interaction, ask_cooldown, respond
+from bot.frontends.discord.interactions import (
+    Essay,
+    Interaction,
+    ask_cooldown,
+    asker_of,
+    respond,
+)
 from bot.frontends.discord.views import (
     BUTTON_LIFETIME,
     BUTTON_PREFIX,
@@ -28,6 +36,7 @@ from bot.frontends.discord.views import (
     ExpiringView,
     LiveViews,
 )
+from bot.frontends.text import one_line
 
 if TYPE_CHECKING:
     from bot.frontends.discord.client import ExplainerBot
@@ -36,6 +45,10 @@ log = logging.getLogger("bot.discord")
 
 PAGE = 3
 MAX_EXCERPTS = 12
+THANKS = "Thanks, noted."
+WHICH = "Which excerpt missed? It will rank lower for questions like yours."
+NOTED = "Thanks: that will rank lower for similar questions."
+SELECT_LABEL = 100
 HELLO = "Ask me a question about the essays, e.g. “Why can't Putin afford a peace deal?”"
 
 
@@ -72,6 +85,45 @@ class AnswerView(ExpiringView):
         embeds = excerpt_embeds(wider, start=self.page * PAGE + 1, heading="Context · ")
         await respond(interaction, embeds=embeds)
 
+    @discord.ui.button(label="Helpful", emoji="👍", style=discord.ButtonStyle.secondary)
+    async def helpful(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+        await asyncio.to_thread(self.engine.rate, self.answer, self.shown(), +1,
+                                asker_of(interaction))  # fmt: skip
+        await respond(interaction, content=THANKS)
+
+    @discord.ui.button(label="Not helpful", emoji="👎", style=discord.ButtonStyle.secondary)
+    async def unhelpful(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
+        view = MissedView(self.engine, self.answer, self.shown(), self.owner_id, self.live)
+        await respond(interaction, content=WHICH, view=view)
+
+
+class MissedView(ExpiringView):
+    """After a 👎: which excerpt missed (or none answered)? Those rank lower for similar
+    questions (bounded; see :mod:`bot.answer.feedback`)."""
+
+    def __init__(
+        self, engine: Engine, answer: Answer, shown: list[Excerpt], owner_id: int,
+        live: LiveViews,
+    ) -> None:  # fmt: skip
+        super().__init__(owner_id, live)
+        self.engine, self.answer, self.shown = engine, answer, shown
+        options = [
+            discord.SelectOption(label=trim(f"{i}. {one_line(e.quote)}", SELECT_LABEL),
+                                 description=trim(e.title, SELECT_LABEL), value=str(i - 1))
+            for i, e in enumerate(shown, 1)
+        ]  # fmt: skip
+        options.append(discord.SelectOption(label="None of them answered it", value="all"))
+        picker: discord.ui.Select[Any] = self.pick  # type: ignore[assignment]
+        picker.options = options
+
+    @discord.ui.select(placeholder="Which excerpt missed?")
+    async def pick(self, interaction: Interaction, select: discord.ui.Select[Any]) -> None:
+        value = select.values[0]
+        missed = self.shown if value == "all" else [self.shown[int(value)]]
+        await asyncio.to_thread(self.engine.rate, self.answer, missed, -1, asker_of(interaction))
+        select.disabled = True
+        await interaction.response.edit_message(content=NOTED, view=self)
+
 
 class AskCog(commands.Cog):
     """Questions: /ask, a mention in a channel, or a DM."""
@@ -93,8 +145,8 @@ class AskCog(commands.Cog):
         if custom_id.startswith(BUTTON_PREFIX) and (message is None or message.id not in live):
             await respond(interaction, content=EXPIRED)
 
-    async def _answer(self, question: str, essay: str | None = None) -> Answer:
-        return await asyncio.to_thread(self.bot.engine.ask, question, MAX_EXCERPTS, essay)
+    async def _answer(self, question: str, asker: Asker, essay: str | None = None) -> Answer:
+        return await asyncio.to_thread(self.bot.engine.ask, question, MAX_EXCERPTS, essay, asker)
 
     @app_commands.command(name="ask", description="Answer a question with quotes from the essays")
     @app_commands.describe(
@@ -111,7 +163,9 @@ class AskCog(commands.Cog):
         public: bool = False,
     ) -> None:
         await interaction.response.defer(ephemeral=not public, thinking=True)
-        answer = await self._answer(question, essay.doc_id if essay else None)
+        answer = await self._answer(
+            question, asker_of(interaction), essay.doc_id if essay else None
+        )
         if answer.abstained:
             await respond(interaction, ephemeral=not public, embed=decline_embed(question))
             return
@@ -154,7 +208,10 @@ class AskCog(commands.Cog):
             return True
         try:
             async with message.channel.typing():
-                answer = await self._answer(question)
+                asker = Asker(
+                    str(message.author.id), str(message.guild.id) if message.guild else None
+                )
+                answer = await self._answer(question, asker)
         except InputError as exc:
             await self._reply(message, content=plain(str(exc)))
             return True
@@ -165,7 +222,11 @@ class AskCog(commands.Cog):
         if answer.abstained:
             await self._reply(message, embed=decline_embed(question))
         else:
-            await self._reply(message, embeds=excerpt_embeds(answer.excerpts[:PAGE]))
+            view = AnswerView(self.bot.engine, answer, message.author.id, self.bot.live_views,
+                              self.button_lifetime)  # fmt: skip
+            sent = await self._reply(message, embeds=excerpt_embeds(view.shown()), view=view)
+            if sent is not None:
+                view.attach(sent)
         return True
 
     def _allowed(self, channel: Any) -> bool:
@@ -173,14 +234,19 @@ class AskCog(commands.Cog):
         allowed = self.bot.settings.allowed_channel_ids
         return not allowed or bool({channel.id, getattr(channel, "parent_id", None)} & set(allowed))
 
-    async def _reply(self, message: discord.Message, **content: Any) -> None:
+    async def _reply(self, message: discord.Message, **content: Any) -> discord.Message | None:
         """Reply in the message's channel or thread; a refusal (no permission to send in
-        threads, say) is logged with the channel and the reason, never lost."""
+        threads, say) is logged with the channel and the reason, never lost.
+
+        Returns:
+            The reply, or None when Discord refused it.
+        """
         try:
-            await message.reply(allowed_mentions=NO_MENTIONS, **content)
+            return await message.reply(allowed_mentions=NO_MENTIONS, **content)
         except discord.HTTPException as exc:
             log.warning("could not reply in channel %s (%s): %s %s", message.channel.id,
                         getattr(message.channel, "type", "?"), exc.status, exc.text)  # fmt: skip
+            return None
 
 
 async def setup(bot: ExplainerBot) -> None:
