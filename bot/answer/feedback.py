@@ -230,7 +230,7 @@ def _group(asked: list[tuple[Any, ...]]) -> list[Gap]:
     for _, items in groups:
         questions = [i[3] for i in items]
         out.append(Gap(
-            question=max(set(questions), key=questions.count), count=len(items),
+            question=max(questions, key=questions.count), count=len(items),  # first of the most
             users=len({i[2] for i in items}),
             declined=sum(i[0] == "declined" for i in items),
             rated_down=sum(i[0] == "rated_down" for i in items),
