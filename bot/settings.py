@@ -48,6 +48,17 @@ def _ids(values: Mapping[str, str | None], key: str) -> tuple[int, ...]:
     return tuple(int(part) for part in raw)
 
 
+def _shards(values: Mapping[str, str | None]) -> tuple[int | None, tuple[int, ...]]:
+    """SHARD_COUNT and this process's SHARD_IDS (all of them when unset)."""
+    count = _int(values, "SHARD_COUNT", 0) or None
+    ids = _ids(values, "SHARD_IDS")
+    if ids and count is None:
+        raise SettingsError("SHARD_IDS needs SHARD_COUNT (the total across every process)")
+    if count is not None and (count < 1 or any(i >= count for i in ids)):
+        raise SettingsError(f"SHARD_IDS must be below SHARD_COUNT ({count}), got {list(ids)}")
+    return count, ids
+
+
 def _path(values: Mapping[str, str | None], key: str, default: str) -> Path:
     raw = values.get(key) or default
     path = Path(raw).expanduser()
@@ -82,6 +93,8 @@ class Settings:
             answered; empty: everywhere. Slash commands and DMs work everywhere.
         announce_channel_id: Where a card is posted for each essay added or changed.
         feedback_retention_days: Ratings and declined questions are kept this long.
+        shard_count: Discord shards across every process (None: as Discord recommends).
+        shard_ids: The shards this process runs (empty: all of them).
         ask_cooldown_seconds: Per-user cooldown on `/ask`.
     """
 
@@ -103,6 +116,8 @@ class Settings:
     allowed_channel_ids: tuple[int, ...] = ()
     announce_channel_id: int | None = None
     feedback_retention_days: float = 365.0
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] = ()
     ask_cooldown_seconds: float = 10.0
 
     @classmethod
@@ -134,6 +149,7 @@ class Settings:
         role = _ids(values, "ADMIN_ROLE_ID")
         log_channel = _ids(values, "ADMIN_LOG_CHANNEL_ID")
         announce = _ids(values, "ANNOUNCE_CHANNEL_ID")
+        shard_count, shard_ids = _shards(values)
         return cls(
             seeds_dir=_path(values, "SEEDS_DIR", "seeds"),
             index_dir=_path(values, "INDEX_DIR", "index"),
@@ -155,6 +171,8 @@ class Settings:
             feedback_retention_days=_float(
                 values, "FEEDBACK_RETENTION_DAYS", cls.feedback_retention_days
             ),
+            shard_count=shard_count,
+            shard_ids=shard_ids,
             ask_cooldown_seconds=_float(values, "ASK_COOLDOWN_SECONDS", cls.ask_cooldown_seconds),
         )
 

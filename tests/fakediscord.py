@@ -17,8 +17,10 @@ rules of discord/discord-api-docs where a bot can get them wrong:
   fields, 5 rows of 5 buttons, custom_id 100, 25 choices -> 400, 50035 with Discord's
   error tree. Every body is also validated against Discord's OpenAPI description when
   ``../shared/discord/openapi.json`` is present (:class:`tests.discord_rules.OpenAPISpec`).
-- **Gateway**: READY then GUILD_CREATE per server; member lists only with the GUILD_MEMBERS
-  intent; ``guild_id`` in the data of guild-registered commands.
+- **Gateway**: shards (``shard_count``): each connection identifies as one shard and gets
+  READY then GUILD_CREATE for its servers (``(guild_id >> 22) % shards``), and their events;
+  member lists only with the GUILD_MEMBERS intent; ``guild_id`` in the data of
+  guild-registered commands.
 
 Every request is recorded with the status it got, so tests assert on what the bot sent and
 on every refusal.
@@ -41,7 +43,7 @@ from tests.discord_rules import OpenAPISpec, choice_errors, message_errors
 APP_ID = 900000000000000001
 BOT_ID = APP_ID
 GUILD_ID = 900000000000000100
-OTHER_GUILD_ID = 900000000000000150  # a server the bot is in that is not the library's home
+OTHER_GUILD_ID = 900000000004194454  # a server the bot is in that is not the home (shard 0 of 2)
 CHANNEL_ID = 900000000000000200
 THREAD_ID = 900000000000000210  # a public thread of CHANNEL_ID
 FORUM_ID = 900000000000000230
@@ -134,6 +136,14 @@ class Call:
 
 
 @dataclass
+class Connection:
+    """One shard's gateway connection, with its own event sequence."""
+
+    ws: web.WebSocketResponse
+    seq: int = 0
+
+
+@dataclass
 class Pending:
     """An interaction Discord sent: what became of its one initial response and token."""
 
@@ -170,11 +180,15 @@ class FakeDiscord:
             permissions integer).
     """
 
-    def __init__(self, bot_permissions: int = EVERYONE_PERMS | EMBED_LINKS) -> None:
+    def __init__(
+        self, bot_permissions: int = EVERYONE_PERMS | EMBED_LINKS, shard_count: int = 1
+    ) -> None:
         self.calls: list[Call] = []
-        self.ws: web.WebSocketResponse | None = None
-        self.seq = 0
-        self.ready = asyncio.Event()
+        self.shard_count = shard_count
+        #: The gateway connection of each shard that identified.
+        self.shards: dict[int, Connection] = {}
+        self.identified: list[int] = []  # shard ids, in the order they identified
+        self.ready = asyncio.Event()  # every shard identified
         self.files: dict[str, bytes] = {}
         self.messages: dict[str, dict[str, Any]] = {}
         #: Registered commands by scope: "global" or a guild id.
@@ -219,8 +233,8 @@ class FakeDiscord:
         self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
 
     async def stop(self) -> None:
-        if self.ws is not None:
-            await self.ws.close()
+        for conn in self.shards.values():
+            await conn.ws.close()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -291,19 +305,23 @@ class FakeDiscord:
 
     # --- gateway --------------------------------------------------------------------
 
-    async def _send(self, op: int, d: Any, t: str | None = None) -> None:
-        assert self.ws is not None
+    async def _send(self, op: int, d: Any, t: str | None = None, shard: int = 0) -> None:
+        conn = self.shards[shard]
         payload: dict[str, Any] = {"op": op, "d": d}
         if op == 0:
-            self.seq += 1
-            payload.update(s=self.seq, t=t)
-        await self.ws.send_str(json.dumps(payload))
+            conn.seq += 1
+            payload.update(s=conn.seq, t=t)
+        await conn.ws.send_str(json.dumps(payload))
+
+    def shard_of(self, guild_id: str | int | None) -> int:
+        """The shard a server's events go to (Discord: ``(guild_id >> 22) % shards``);
+        DMs go to shard 0."""
+        return 0 if guild_id is None else (int(guild_id) >> 22) % self.shard_count
 
     async def _gateway(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse(autoping=True)
         await ws.prepare(request)
-        self.ws = ws
-        await self._send(10, {"heartbeat_interval": 41250})
+        await ws.send_str(json.dumps({"op": 10, "d": {"heartbeat_interval": 41250}}))
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
@@ -311,28 +329,40 @@ class FakeDiscord:
             if data["op"] == 1:
                 await ws.send_str(json.dumps({"op": 11, "d": None}))
             elif data["op"] == 2:
-                self.intents = int(data["d"].get("intents", 0))
-                guilds = (GUILD_ID, OTHER_GUILD_ID)
-                await self._send(0, {
-                    "v": 10, "user": BOT_USER,
-                    "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
-                    "session_id": "session-1", "resume_gateway_url": self.gateway_url,
-                    "application": {"id": str(APP_ID), "flags": 0}, "shard": [0, 1],
-                    "private_channels": [], "relationships": [],
-                }, "READY")  # fmt: skip
-                for g in guilds:
-                    await self._send(0, self.guild(g), "GUILD_CREATE")
-                self.ready.set()
+                await self._identify(ws, data["d"])
         return ws
 
+    async def _identify(self, ws: web.WebSocketResponse, d: dict[str, Any]) -> None:
+        """READY and a GUILD_CREATE for each server of the shard that identified."""
+        shard, count = d.get("shard") or [0, 1]
+        if count != self.shard_count:
+            await ws.close(code=4010, message=b"Invalid shard")
+            return
+        self.intents = int(d.get("intents", 0))
+        self.shards[shard] = Connection(ws)
+        self.identified.append(shard)
+        guilds = [g for g in (GUILD_ID, OTHER_GUILD_ID) if self.shard_of(g) == shard]
+        await self._send(0, {
+            "v": 10, "user": BOT_USER,
+            "guilds": [{"id": str(g), "unavailable": True} for g in guilds],
+            "session_id": f"session-{shard}", "resume_gateway_url": self.gateway_url,
+            "application": {"id": str(APP_ID), "flags": 0}, "shard": [shard, count],
+            "private_channels": [], "relationships": [],
+        }, "READY", shard)  # fmt: skip
+        for g in guilds:
+            await self._send(0, self.guild(g), "GUILD_CREATE", shard)
+        if len(self.shards) == self.shard_count:
+            self.ready.set()
+
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
-        """Send a gateway event to the bot as is (see :meth:`interact` for interactions)."""
+        """Send a gateway event as is, on the shard of its server (see :meth:`interact`
+        for interactions)."""
         await self.ready.wait()
         if event == "INTERACTION_CREATE":
             self.register(data)
         elif event == "MESSAGE_CREATE":
             self.messages[data["id"]] = data
-        await self._send(0, data, event)
+        await self._send(0, data, event, self.shard_of(data.get("guild_id")))
 
     def register(self, payload: dict[str, Any]) -> None:
         """Start an interaction's clocks: 3 seconds to respond, 15 minutes of token."""
@@ -387,6 +417,7 @@ class FakeDiscord:
     def _route_table(self) -> list[tuple[str, re.Pattern[str], Handler]]:
         table: list[tuple[str, str, Handler]] = [
             ("GET", r"/users/@me", self._me),
+            ("GET", r"/gateway/bot", self._gateway_bot),
             ("GET", r"/oauth2/applications/@me", self._application),
             ("GET|PUT", r"/applications/\d+/commands", self._commands),
             ("GET|PUT", r"/applications/\d+/guilds/(?P<guild>\d+)/commands", self._commands),
@@ -445,6 +476,11 @@ class FakeDiscord:
         if self.reject_token:
             raise DiscordError(401, 0, "401: Unauthorized")
         return _json(BOT_USER)
+
+    async def _gateway_bot(self, call: Call, _: dict[str, str]) -> web.Response:
+        return _json({"url": self.gateway_url, "shards": self.shard_count,
+                      "session_start_limit": {"total": 1000, "remaining": 999,
+                                              "reset_after": 0, "max_concurrency": 1}})  # fmt: skip
 
     async def _application(self, call: Call, _: dict[str, str]) -> web.Response:
         return _json({"id": str(APP_ID), "name": "explainer", "description": "",

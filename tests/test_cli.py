@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.frontends.cli import main
-from bot.settings import ROOT
+from bot.settings import ROOT, Settings
 from tests.conftest import DEV_EVAL
 from tests.published import assert_published
 
@@ -165,3 +165,13 @@ def test_whosaid_cli(seeded: None, capsys: pytest.CaptureFixture[str]) -> None:
         "matches": [],
     }  # fmt: skip
     assert main(["whosaid", "too short"]) == 2
+
+
+def test_shard_settings_are_checked(monkeypatch: pytest.MonkeyPatch) -> None:
+    from bot.settings import SettingsError
+
+    good = Settings.from_env({"SHARD_COUNT": "4", "SHARD_IDS": "2,3"}, dotenv_path=Path("/no"))
+    assert (good.shard_count, good.shard_ids) == (4, (2, 3))
+    for bad in ({"SHARD_IDS": "1"}, {"SHARD_COUNT": "2", "SHARD_IDS": "2"}):
+        with pytest.raises(SettingsError, match="SHARD"):
+            Settings.from_env(bad, dotenv_path=Path("/no"))

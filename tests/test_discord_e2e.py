@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
+import shutil
+import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +35,7 @@ from tests.fakediscord import (
     GUILD_ID,
     LOG_CHANNEL_ID,
     MEMBER,
+    OTHER_CHANNEL_ID,
     OTHER_GUILD_ID,
     SEND_MESSAGES_IN_THREADS,
     THREAD_ID,
@@ -980,3 +984,60 @@ async def test_feedback_lowers_a_missed_excerpt_and_gaps_lists_what_was_declined
     assert "banana bread" in lines[0] and "asked 2× by 2 people (2 declined" in lines[0]
     assert any(question in line and "1 rated down" in line for line in lines)
     assert not harness.errors
+
+
+async def test_two_processes_split_the_shards_and_share_one_library(
+    library: Path, seed_index: Path, embedder: Embedder, tmp_path: Path
+) -> None:
+    """Two bot processes, one shard each (SHARD_COUNT=2, SHARD_IDS): each answers the
+    servers of its shard; one registers the commands; after one reindex by a single
+    writer, both answer from the new generation."""
+    index = tmp_path / "shared-index"
+    shutil.copytree(seed_index, index, ignore=shutil.ignore_patterns(".lock"))
+    server = FakeDiscord(bot_permissions=invite_permissions(), shard_count=2)
+    await server.start()
+    env = {**os.environ, "ENV_FILE": str(tmp_path / "no.env"), "SEEDS_DIR": str(library),
+           "INDEX_DIR": str(index), "DISCORD_TOKEN": "fake", "SHARD_COUNT": "2",
+           "ASK_COOLDOWN_SECONDS": "0"}  # fmt: skip
+    procs = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "tests.run_bot",
+            server.api,
+            server.gateway_url,
+            env={**env, "SHARD_IDS": str(shard)},
+            cwd=README.parent,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )  # fmt: skip
+        for shard in (0, 1)
+    ]
+    try:
+        await asyncio.wait_for(server.ready.wait(), 120)
+        assert sorted(server.identified) == [0, 1]
+        assert [c.path for c in server.calls if c.method == "PUT"] == [
+            f"/applications/{APP_ID}/commands"]  # fmt: skip
+
+        async def answered(channel: int, question: str) -> list[dict[str, Any]]:
+            msg = server.user_message(f"<@{BOT_USER['id']}> {question}", mentions=[BOT_USER],
+                                      channel=channel)  # fmt: skip
+            await server.dispatch("MESSAGE_CREATE", msg)
+            reply = await server.wait_for(lambda c: _replies_to(c, msg), 60)
+            return list(reply.json["embeds"])
+
+        for channel in (CHANNEL_ID, OTHER_CHANNEL_ID):  # shard 1's server, shard 0's
+            embeds = await answered(channel, "How did Lenin get back to Russia in 1917?")
+            assert any("closed train" in q for q in _quotes(embeds))
+        (library / "drones.md").write_text(ESSAY, encoding="utf-8")
+        writer = Engine(Settings(seeds_dir=library, index_dir=index), embedder)
+        await asyncio.to_thread(writer.index)  # one writer; the bots only read
+        for channel in (CHANNEL_ID, OTHER_CHANNEL_ID):
+            embeds = await answered(channel, "How have drones changed the front line?")
+            assert "Drones over the Dnipro" in embeds[0]["title"]
+        assert not server.spec_errors
+    finally:
+        for proc in procs:
+            proc.terminate()
+        await asyncio.gather(*(p.wait() for p in procs))
+        await server.stop()

@@ -72,17 +72,20 @@ class ExplainerTree(app_commands.CommandTree["ExplainerBot"]):
             log.exception("could not report an error to the user")
 
 
-class ExplainerBot(commands.Bot):
+class ExplainerBot(commands.AutoShardedBot):
     """The bot: holds the engine, the admin actions and the settings.
 
     Args:
         engine: The engine that answers (shared with nothing else in the process).
         settings: The settings.
-        **options: Passed to :class:`discord.ext.commands.Bot`.
+        **options: Passed to :class:`discord.ext.commands.AutoShardedBot`.
     """
 
     def __init__(self, engine: Engine, settings: Settings, **options: Any) -> None:
         intents = discord.Intents.default()  # mentions and DMs carry their text
+        if settings.shard_count is not None:  # several processes split Discord's shards
+            options.setdefault("shard_count", settings.shard_count)
+            options.setdefault("shard_ids", list(settings.shard_ids) or None)
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -107,7 +110,8 @@ class ExplainerBot(commands.Bot):
         if await asyncio.to_thread(self.engine.is_stale):
             # Questions are answered from the live index meanwhile.
             self.background = asyncio.create_task(self._reindex("startup: the library changed"))
-        await self.sync_commands()
+        if 0 in (self.settings.shard_ids or (0,)):  # one process registers the commands
+            await self.sync_commands()
 
     async def sync_commands(self) -> None:
         """Register the commands where they belong, and nowhere else.
