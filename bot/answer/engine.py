@@ -122,10 +122,10 @@ class Engine:
             progress: Told how the build is going (stage, done, total).
             staged: Files to index as if they were in the library folder already.
         """
+        self.embedder.prepare_queries()  # the checked export embeds the library too
         report = build_index(
             self.settings, self.embedder, force=force, progress=progress, staged=staged
         )
-        self.embedder.prepare_queries()
         with self._lock:
             self._snapshot = load_snapshot(self.settings.index_dir)
         return report

@@ -29,7 +29,7 @@ from bot.ingest.chunking import CHUNKER_VERSION
 from bot.ingest.documents import DocumentError, library_files, read_document
 from bot.settings import Settings
 
-EMBED_BATCH = 64
+EMBED_BATCH = 256  # passages per embedding call (with their sentences, sorted together)
 #: Told how a build is going: (stage, done, total); "embed" counts passages to embed.
 Progress = Callable[[str, int, int], None]
 #: Per-document results computed at index time and stored with the generation, cached by

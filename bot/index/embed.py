@@ -116,7 +116,11 @@ class Embedder:
 
     @property
     def dim(self) -> int:
-        """The embedding width."""
+        """The embedding width (from the export when there is one: no torch)."""
+        if self._query_model is not None:
+            width = self._query_model.session.get_outputs()[0].shape[-1]
+            if isinstance(width, int):
+                return width
         model = self.model
         # sentence-transformers 6 renamed the method; 5.x has only the old name.
         get = getattr(model, "get_embedding_dimension", None)
@@ -168,7 +172,15 @@ class Embedder:
         return _normalise(vec)
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
-        """Embed plain texts (unit vectors), as `model.encode` does."""
+        """Embed plain texts (unit vectors), as `model.encode` does.
+
+        Through the checked ONNX export when there is one (no torch: 1.7x the speed of
+        `encode` on library2's paragraphs, cosine 0.99999 to its vectors), else torch.
+        """
+        self.prepare_queries()
+        if self._query_model is not None:
+            vectors = self._query_model.embed_many(texts)
+            return vectors if texts else np.zeros((0, self.dim), dtype=np.float32)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vecs = self.model.encode(
@@ -199,9 +211,10 @@ class Embedder:
         """
         if not texts:
             return []
-        passages = self.embed_texts(texts)
         flat = [texts[i][s:e] for i in range(len(texts)) for s, e in spans[i]]
-        sentences = self.embed_texts(flat)
+        # One plan for both: sorted by length together, batches pad least.
+        both = self.embed_texts(texts + flat)
+        passages, sentences = both[: len(texts)], both[len(texts) :]
         out = []
         pos = 0
         for i in range(len(texts)):

@@ -80,6 +80,32 @@ class OnnxQueryModel:
         vector = self.session.run(None, feed)[0][0]
         return np.asarray(vector, dtype=np.float32)
 
+    def embed_many(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
+        """Unit embeddings of many texts (passages and sentences when indexing).
+
+        Texts are sorted by token length and batched in that order, so each batch pads
+        to a length close to its own texts' (a batch costs as much as its longest text
+        times its size); the padding is masked out of the model's pooling.
+        """
+        encodings = self.tokenizer.encode_batch(texts)
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        out: np.ndarray | None = None
+        for first in range(0, len(order), batch_size):
+            rows = order[first : first + batch_size]
+            width = max(len(encodings[i].ids) for i in rows)
+            feed = {}
+            for name in self.inputs:
+                batch = np.zeros((len(rows), width), dtype=np.int64)
+                for r, i in enumerate(rows):
+                    values = getattr(encodings[i], _ENCODING_FIELDS[name])
+                    batch[r, : len(values)] = values
+                feed[name] = batch
+            vectors = self.session.run(None, feed)[0]
+            if out is None:
+                out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
+            out[rows] = vectors
+        return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
 
 def load(directory: Path, model_key: str) -> OnnxQueryModel | None:
     """The exported model for `model_key` (shared in the process), or None if not exported."""
