@@ -10,13 +10,18 @@ embedding, cache, FAISS, BM25, atomic write) costs beyond the model itself.
 from __future__ import annotations
 
 import argparse
+import random
+import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from common import save_result, synthetic_essays, timed
 
+from bot.admin.library import LibraryAdmin
+from bot.answer.engine import Engine
 from bot.index.build import build_index
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder
@@ -95,11 +100,48 @@ def incremental(embedder: Embedder, n_essays: int) -> dict[str, float]:
     }
 
 
+def _book(library: Path, words: int, seed: int = 13) -> str:
+    """A new book of about `words` words: the library's sentences in a new order, ten to a
+    paragraph, so every passage is new to the embedding cache."""
+    rng = random.Random(seed)
+    texts = [" ".join(read_document(p).text.split()) for p in library_files(library)]
+    pool = [s for text in texts for s in re.split(r"(?<=[.!?])\s+", text) if s]
+    out: list[str] = []
+    count = 0
+    while count < words:
+        para = " ".join(rng.sample(pool, 10))
+        out.append(para)
+        count += len(para.split())
+    return "---\ntitle: A Bench Book\nauthor: Bench Writer\n---\n" + "\n\n".join(out) + "\n"
+
+
+def book_add(library: Path, words: int) -> dict[str, Any]:
+    """Adding a book of `words` words to an indexed copy of `library` (incremental)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        lib = Path(tmp) / "lib"
+        shutil.copytree(library, lib)
+        settings = Settings(seeds_dir=lib, index_dir=Path(tmp) / "index")
+        engine = Engine(settings)
+        base = engine.index()
+        book = _book(library, words)
+        admin = LibraryAdmin(engine)
+        started = time.perf_counter()
+        change = admin.add("a-bench-book.md", book.encode())
+        seconds = time.perf_counter() - started
+    return {
+        "library_passages": base.passages_embedded, "book_words": len(book.split()),
+        "book_passages": change.passages, "embedded": change.report.passages_embedded,
+        "add_s": seconds,
+    }  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--essays", type=int, default=60, help="throughput library size")
     parser.add_argument("--library", type=Path, help="a real library for the throughput run")
     parser.add_argument("--skip-incremental", action="store_true")
+    parser.add_argument("--book-into", type=Path, help="time adding a book to this library")
+    parser.add_argument("--book-words", type=int, default=100_000)
     parser.add_argument(
         "--big-essays", type=int, default=700, help="~8 passages each; 1250 makes 10,000"
     )
@@ -109,6 +151,8 @@ def main() -> None:
     result: dict[str, Any] = {"throughput": throughput(embedder, args.essays, args.library)}
     if not args.skip_incremental:
         result["incremental"] = incremental(embedder, args.big_essays)
+    if args.book_into:
+        result["book"] = book_add(args.book_into, args.book_words)
     save_result("index", result)
 
 
