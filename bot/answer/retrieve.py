@@ -142,7 +142,7 @@ def _by_sentence(snap: Snapshot, qvec: np.ndarray, k: int, lo: int, hi: int) -> 
     """Passages in the order of their best sentence's cosine."""
     s_lo = snap.passages[lo].first_sentence
     last = snap.passages[hi - 1]
-    sims = snap.sent_vectors[s_lo : last.first_sentence + last.n_sentences] @ qvec
+    sims = snap.sentence_vectors(slice(s_lo, last.first_sentence + last.n_sentences)) @ qvec
     top = np.argsort(-sims)[:SENTENCE_CANDIDATES]
     return list(dict.fromkeys(int(snap.sent_passage[s_lo + i]) for i in top))[:k]
 

@@ -190,7 +190,7 @@ def _best_window(
     """
     p = snap.passages[pid]
     rows = np.arange(p.first_sentence, p.first_sentence + p.n_sentences)
-    vecs = snap.sent_vectors[rows]
+    vecs = snap.sentence_vectors(rows)
     sims = vecs @ qvec
     toks = [snap.sentence_tokens(int(r)) for r in rows]
     para = snap.sent_para[rows].tolist()

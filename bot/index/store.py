@@ -74,7 +74,8 @@ class Snapshot:
         sent_span: (start, end) of each sentence row in its document's text.
         sent_para: Paragraph index (into ``Document.paragraphs``) of each sentence row.
         sent_passage: Passage row of each sentence row.
-        sent_vectors: Unit vectors of each sentence embedded on its own, one row each.
+        sent_vectors: Unit vectors of each sentence embedded on its own, one row each
+            (float16, memory-mapped: read them as float32 with :meth:`sentence_vectors`).
         dense: FAISS ``IndexIDMap(IndexFlatIP)`` over passage vectors.
         lexical: BM25 over passage texts.
         extras: Per-generation precomputed results (e.g. essay summaries).
@@ -102,6 +103,10 @@ class Snapshot:
         if self._authors is None:
             self._authors = frozenset(d.author for d in self.docs.values() if d.author)
         return self._authors
+
+    def sentence_vectors(self, rows: Any) -> np.ndarray:
+        """Some sentences' vectors as float32 (rows: an index array or a slice)."""
+        return np.asarray(self.sent_vectors[rows], dtype=np.float32)
 
     def sentence_tokens(self, row: int) -> frozenset[str]:
         """A sentence's BM25 terms (computed once per snapshot, on first use)."""
@@ -317,7 +322,9 @@ def _write_vectors(folder: Path, chunks: list[DocChunks], dim: int) -> dict[str,
     p_vecs = [v for c in chunks for v in c.passage_vectors]
     s_vecs = [v for c in chunks for v in c.sentence_vectors]
     passages = np.vstack(p_vecs).astype(np.float32) if p_vecs else np.zeros((0, dim), np.float32)
-    sentences = np.vstack(s_vecs).astype(np.float32) if s_vecs else np.zeros((0, dim), np.float32)
+    # Sentence vectors only rank a passage's few sentences against each other: float16
+    # halves them on disk and in memory (eval figures unchanged; bench/README.md).
+    sentences = np.vstack(s_vecs).astype(np.float16) if s_vecs else np.zeros((0, dim), np.float16)
     index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
     if len(passages):
         index.add_with_ids(passages, np.arange(len(passages), dtype=np.int64))
@@ -446,7 +453,7 @@ def _load_generation(folder: Path, name: str) -> Snapshot:
         sent_span=np.array([(r[1], r[2]) for r in srows], dtype=np.int64).reshape(-1, 2),
         sent_para=np.array([r[3] for r in srows], dtype=np.int64),
         sent_passage=np.array([r[4] for r in srows], dtype=np.int64),
-        sent_vectors=np.load(folder / "sentences.npy"),
+        sent_vectors=np.load(folder / "sentences.npy", mmap_mode="r"),  # paged in as used
         dense=dense,
         lexical=LexicalIndex.load(folder / "bm25", len(passages)),
         extras=json.loads((folder / "extras.json").read_text()),
