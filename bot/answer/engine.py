@@ -229,9 +229,7 @@ class Engine:
     def feedback(self) -> FeedbackStore:
         """The community's ratings and declined questions (INDEX_DIR/feedback.sqlite)."""
         if self._feedback is None:
-            self._feedback = FeedbackStore(
-                self.settings.index_dir / "feedback.sqlite", self.settings.feedback_retention_days
-            )
+            self._feedback = FeedbackStore.of(self.settings)
         return self._feedback
 
     def sources(self, message: str, k: int | None = None) -> Answer:

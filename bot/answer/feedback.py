@@ -27,6 +27,8 @@ from typing import Any
 
 import numpy as np
 
+from bot.settings import Settings
+
 SIMILAR = 0.8  # question cosine above which a vote counts for another question
 PER_USER = 0.05  # score one user's 👎 takes off an excerpt
 MAX_DEMOTION = 0.15  # at most, however many users
@@ -90,14 +92,25 @@ class FeedbackStore:
         self.retention_days = retention_days
         self._lock = threading.Lock()
         self._salt: str | None = None
+        self._created = False
+
+    @classmethod
+    def of(cls, settings: Settings) -> FeedbackStore:
+        """The store of the settings' index folder (``INDEX_DIR/feedback.sqlite``)."""
+        return cls(settings.index_dir / "feedback.sqlite", settings.feedback_retention_days)
 
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._lock:
+            # The schema once per store (and again if the file went), not on every question.
+            new = not self._created or not self.path.exists()
+            if new:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
             db = sqlite3.connect(self.path)
             try:
-                db.executescript(_SCHEMA)
+                if new:
+                    db.executescript(_SCHEMA)
+                    self._created = True
                 with db:
                     yield db
             finally:

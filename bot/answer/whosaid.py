@@ -85,7 +85,7 @@ class WhoSaid:
 
 def words(text: str) -> list[str]:
     """The words of a text, as compared: lower-cased, punctuation and apostrophes gone."""
-    return [w.replace("'", "").replace("’", "") for w in _WORD.findall(text.casefold())]
+    return [_word(w) for w in _WORD.findall(text)]
 
 
 def allowed_differences(n_words: int) -> int:

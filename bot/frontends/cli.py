@@ -139,7 +139,7 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
     from bot.answer.feedback import FeedbackStore
     from bot.frontends.text import render_gaps
 
-    store = FeedbackStore(settings.index_dir / "feedback.sqlite", settings.feedback_retention_days)
+    store = FeedbackStore.of(settings)
     if args.forget:
         print(f"Deleted {store.forget(args.forget)} entries of that user.")
         return 0
@@ -154,7 +154,7 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
     from bot.answer.feedback import FeedbackStore
 
-    store = FeedbackStore(settings.index_dir / "feedback.sqlite", settings.feedback_retention_days)
+    store = FeedbackStore.of(settings)
     if args.revoke is not None:
         if not store.revoke(args.revoke):
             raise CliError(f"no rating {args.revoke} (or it was revoked already)", EXIT_USAGE)

@@ -178,11 +178,10 @@ class Embedder:
         `encode` on library2's paragraphs, cosine 0.99999 to its vectors), else torch.
         """
         self.prepare_queries()
-        if self._query_model is not None:
-            vectors = self._query_model.embed_many(texts)
-            return vectors if texts else np.zeros((0, self.dim), dtype=np.float32)
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
+        if self._query_model is not None:
+            return self._query_model.embed_many(texts)
         vecs = self.model.encode(
             texts,
             batch_size=self.batch_size,

@@ -20,7 +20,9 @@ import discord
 from discord.ext import commands
 from filelock import FileLock
 
+from bot.answer.summarize import essay_summary
 from bot.frontends.discord.embeds import NO_MENTIONS, announcement_embed
+from bot.index.store import Snapshot
 
 if TYPE_CHECKING:
     from bot.frontends.discord.client import ExplainerBot
@@ -79,17 +81,17 @@ class AnnounceCog(commands.Cog):
         if not channel_id:
             return 0
         snap = await asyncio.to_thread(self.bot.engine.snapshot)
-        current = {d.doc_id: d.content_hash for d in snap.docs.values()}
         # ...and across processes sharing the index (taken in a thread, let go here).
         lock = FileLock(str(self.bot.settings.index_dir / "announce.lock"), thread_local=False)
         async with self._busy:
             await asyncio.to_thread(lock.acquire)
             try:
-                return await self._announce(channel_id, current)
+                return await self._announce(channel_id, snap)
             finally:
                 lock.release()
 
-    async def _announce(self, channel_id: int, current: dict[str, str]) -> int:
+    async def _announce(self, channel_id: int, snap: Snapshot) -> int:
+        current = {d.doc_id: d.content_hash for d in snap.docs.values()}
         try:
             known = json.loads(self._path.read_text())
         except (OSError, ValueError):  # the first start: everything is already known
@@ -100,8 +102,8 @@ class AnnounceCog(commands.Cog):
         for doc_id, digest in current.items():
             if known.get(doc_id) == digest:
                 continue
-            doc = self.bot.engine.snapshot().docs[doc_id]
-            summary = await asyncio.to_thread(self.bot.engine.summary, doc_id, 2)
+            doc = snap.docs[doc_id]
+            summary = await asyncio.to_thread(essay_summary, snap, doc, 2)
             try:
                 await channel.send(embed=announcement_embed(doc, summary, doc_id in known),
                                    allowed_mentions=NO_MENTIONS)  # fmt: skip
