@@ -9,11 +9,12 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.answer.engine import EssayInfo
-from bot.answer.search import Excerpt
+from bot.answer.search import Answer, Excerpt
 from bot.answer.summarize import Summary
 from bot.frontends.discord.embeds import (
     ELLIPSIS,
     EMBED_TOTAL,
+    decline_embed,
     escape,
     essay_pages,
     essays_embed,
@@ -107,3 +108,13 @@ def test_markdown_heavy_summaries_fit_after_escaping() -> None:
         assert all(not (e.description or "").endswith("\\\\" + ELLIPSIS) for e in embeds)
     embeds = excerpt_embeds([_excerpt(heavy * 3) for _ in range(10)])
     assert sum(len(e) for e in embeds) <= EMBED_TOTAL
+
+
+def test_a_decline_names_what_no_essay_mentions_escaped_and_within_limits() -> None:
+    names = ("Robespierre", "*Lilliput*", "x" * 3000)
+    embed = decline_embed("about them", Answer("about them", True, (), 0.0, names))
+    assert embed.description is not None and len(embed.description) <= 1000
+    assert embed.description.startswith("The library does not cover that: no essay mentions ")
+    assert "Robespierre, \\*Lilliput\\*" in embed.description  # markdown shown, not applied
+    plain = decline_embed("about it", Answer("about it", True, (), 0.2))
+    assert plain.description is not None and "no essay mentions" not in plain.description

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from bot.answer.retrieve import WEIGHTS, Weights, retrieve
+from bot.answer.scope import unknown_names
 from bot.index.lexical import tokenize
 from bot.index.store import Snapshot
 from bot.ingest.documents import COMMENT, Document
@@ -70,6 +71,7 @@ class Answer:
     abstained: bool
     excerpts: tuple[Excerpt, ...]
     best_similarity: float = 0.0
+    unknown_names: tuple[str, ...] = ()  # names in the question no essay mentions
 
 
 def make_excerpt(
@@ -246,12 +248,7 @@ def candidates(
     best_sim = max((c.cosine for c in found), default=0.0)
     for cand in found[:rerank]:
         first, last, window, sent_sim = _best_window(snap, cand.row, qvec, q_set, weights)
-        score = (
-            weights.window * window
-            + weights.passage * cand.cosine
-            + weights.fused * cand.fused
-            + cand.boost
-        )
+        score = weights.window * window + weights.passage * cand.cosine + weights.fused * cand.fused
         scored.append((score, first, last, max(sent_sim, cand.cosine)))
     if best_sim < threshold:
         return [], best_sim
@@ -330,8 +327,12 @@ def answer(
             never change, only their order.
 
     Returns:
-        The answer.
+        The answer: declined when the question names someone or something no essay
+        mentions (see :mod:`bot.answer.scope`), or when nothing is similar enough.
     """
+    unknown = unknown_names(snap, question)
+    if unknown:
+        return Answer(question, True, (), 0.0, unknown)
     pool, best_sim = candidates(snap, qvec, question, threshold, doc_id)
     if demote is not None:
         pool = sorted((replace(e, score=round(e.score - demote(e), 4)) for e in pool),

@@ -17,6 +17,20 @@ DECLINE = (
 )
 
 
+def decline(ans: Answer | None = None, essays_hint: str = "`python bot.py essays`") -> str:
+    """Why the library has no answer: the names it never mentions, when that is the reason.
+
+    Args:
+        ans: The declined answer (None for a summary or a topic).
+        essays_hint: How this front end lists the essays.
+    """
+    text = DECLINE.replace("`python bot.py essays`", essays_hint)
+    if ans is None or not ans.unknown_names:
+        return text
+    head, _, rest = text.partition(". None of the essays says anything close enough to quote; ")
+    return f"{head}: no essay mentions {', '.join(ans.unknown_names)}. {rest[:1].upper()}{rest[1:]}"
+
+
 def one_line(text: str) -> str:
     """Collapse all whitespace (newlines, no-break spaces) to single spaces."""
     return " ".join(text.split())
@@ -57,7 +71,7 @@ def position(ex: Excerpt | Any) -> str:
 def render_answer(ans: Answer, width: int = 88) -> str:
     """An answer as block quotes with attribution lines, for the terminal."""
     if ans.abstained:
-        return DECLINE
+        return decline(ans)
     blocks = []
     for ex in ans.excerpts:
         body = textwrap.fill(

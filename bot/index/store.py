@@ -97,12 +97,22 @@ class Snapshot:
     _tokens: dict[int, frozenset[str]] = field(default_factory=dict, init=False, repr=False)
     _passage_vectors: np.ndarray | None = field(default=None, init=False, repr=False)
     _authors: frozenset[str] | None = field(default=None, init=False, repr=False)
+    _vocabulary: frozenset[str] | None = field(default=None, init=False, repr=False)
 
     def authors(self) -> frozenset[str]:
         """Every essay author of the library."""
         if self._authors is None:
             self._authors = frozenset(d.author for d in self.docs.values() if d.author)
         return self._authors
+
+    def vocabulary(self) -> frozenset[str]:
+        """Every BM25 term of the library's passages, titles and authors."""
+        if self._vocabulary is None:
+            words = set(self.lexical.retriever.vocab_dict) if self.lexical.size else set()
+            for doc in self.docs.values():
+                words.update(tokenize(f"{doc.title} {doc.author or ''}"))
+            self._vocabulary = frozenset(words)
+        return self._vocabulary
 
     def sentence_vectors(self, rows: Any) -> np.ndarray:
         """Some sentences' vectors as float32 (rows: an index array or a slice)."""

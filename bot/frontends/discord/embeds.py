@@ -14,13 +14,13 @@ import discord
 
 from bot.answer.engine import EssayInfo
 from bot.answer.feedback import Gap
-from bot.answer.search import Excerpt
+from bot.answer.search import Answer, Excerpt
 from bot.answer.summarize import Summary
 from bot.answer.whosaid import WhoSaid
 from bot.frontends.text import (
-    DECLINE,
     NOT_FOUND,
     attribution,
+    decline,
     one_line,
     position,
     render_gaps,
@@ -137,11 +137,11 @@ def fit(embeds: list[discord.Embed]) -> list[discord.Embed]:
     return embeds
 
 
-def decline_embed(question: str) -> discord.Embed:
-    """The honest "not covered" answer."""
+def decline_embed(question: str, answer: Answer | None = None) -> discord.Embed:
+    """The honest "not covered" answer (naming what no essay mentions, if that is why)."""
     return discord.Embed(
         title="Not covered by the library",
-        description=escape(trim(DECLINE.replace("`python bot.py essays`", "`/essays`"), 1000)),
+        description=escape(trim(decline(answer, "`/essays`"), 1000)),
         colour=discord.Colour.light_grey(),
     ).set_footer(text=trim(f"Question: {one_line(question)}", FOOTER))
 

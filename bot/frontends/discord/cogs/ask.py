@@ -167,7 +167,7 @@ class AskCog(commands.Cog):
             question, asker_of(interaction), essay.doc_id if essay else None
         )
         if answer.abstained:
-            await respond(interaction, ephemeral=not public, embed=decline_embed(question))
+            await respond(interaction, ephemeral=not public, embed=decline_embed(question, answer))
             return
         view = AnswerView(self.bot.engine, answer, interaction.user.id, self.bot.live_views,
                           self.button_lifetime)  # fmt: skip
@@ -220,7 +220,7 @@ class AskCog(commands.Cog):
             await self._reply(message, content="Something went wrong; it has been logged.")
             return True
         if answer.abstained:
-            await self._reply(message, embed=decline_embed(question))
+            await self._reply(message, embed=decline_embed(question, answer))
         else:
             view = AnswerView(self.bot.engine, answer, message.author.id, self.bot.live_views,
                               self.button_lifetime)  # fmt: skip

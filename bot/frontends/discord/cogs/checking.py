@@ -80,7 +80,7 @@ class CheckingCog(commands.Cog):
         await interaction.response.defer(ephemeral=True, thinking=True)
         answer = await asyncio.to_thread(self.bot.engine.sources, message.content, PAGE)
         if answer.abstained:
-            await respond(interaction, embed=decline_embed(answer.question))
+            await respond(interaction, embed=decline_embed(answer.question, answer))
             return
         view = SourcesView(message, answer, interaction.user.id, self.bot.live_views)
         sent = await interaction.followup.send(

@@ -1,0 +1,67 @@
+"""Declining questions about names the library never mentions, checked against the files."""
+
+from __future__ import annotations
+
+import re
+from types import SimpleNamespace
+
+import pytest
+
+from bot.answer.engine import Engine
+from bot.answer.retrieve import initials, named_authors
+from bot.frontends.text import render_answer
+from tests.conftest import SEEDS
+
+
+def _library_text() -> str:
+    return "\n".join(p.read_text(encoding="utf-8") for p in sorted(SEEDS.iterdir()) if p.is_file())
+
+
+def _mentioned(name: str) -> bool:
+    return re.search(rf"\b{re.escape(name)}", _library_text(), re.IGNORECASE) is not None
+
+
+@pytest.mark.parametrize(
+    ("question", "names"),
+    [
+        ("What did the essays say about Robespierre?", ["Robespierre"]),
+        (
+            "Did the authors compare this war with the Falklands or with Agincourt?",
+            ["Falklands", "Agincourt"],
+        ),  # fmt: skip
+    ],
+)
+def test_a_name_no_essay_mentions_is_declined_by_name(
+    engine: Engine, question: str, names: list[str]
+) -> None:
+    assert not any(_mentioned(n) for n in names)  # the truth, read from the files
+    ans = engine.ask(question)
+    assert ans.abstained and not ans.excerpts
+    assert list(ans.unknown_names) == names
+    assert f"no essay mentions {', '.join(names)}" in render_answer(ans)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "What does Zelensky want from a ceasefire?",  # a name the essays use
+        "What does Zelenskyy want from a ceasefire?",  # the same name spelled another way
+        "Ceasefire: what would Putin accept?",  # capitals that open a sentence
+        "WHY CAN'T PUTIN AFFORD PEACE?",  # shouting says nothing about names
+    ],
+)
+def test_known_names_and_sentence_capitals_are_not_unknown(engine: Engine, question: str) -> None:
+    assert _mentioned("Zelensky") and _mentioned("Putin")
+    ans = engine.ask(question)
+    assert ans.unknown_names == ()
+    assert not ans.abstained
+
+
+def test_authors_are_recognised_by_surname_and_initials() -> None:
+    snap = SimpleNamespace(authors=lambda: {"Franklin D. Roosevelt", "John F. Kennedy",
+                                            "W. E. B. Du Bois", "Mark Twain"})  # fmt: skip
+    assert initials("Franklin D. Roosevelt") == "FDR" and initials("Mark Twain") == ""
+    assert named_authors(snap, "Who did FDR blame?") == {"Franklin D. Roosevelt"}  # type: ignore[arg-type]
+    assert named_authors(snap, "What was JFK's view of talks?") == {"John F. Kennedy"}  # type: ignore[arg-type]
+    assert named_authors(snap, "Why does Du Bois say so?") == {"W. E. B. Du Bois"}  # type: ignore[arg-type]
+    assert named_authors(snap, "Who wrote about the blameless?") == set()  # type: ignore[arg-type]
