@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from pathlib import Path
 
 import pytest
 
 from bot.answer.engine import Engine, InputError
-from bot.answer.search import near_duplicate, quote_tokens
+from bot.answer.search import near_duplicate, question_form, quote_tokens
 from bot.frontends.evaluate import evaluate
 from bot.frontends.text import attribution, render_answer
 from bot.index.store import current_generation
@@ -147,3 +148,28 @@ def test_essays_listing_without_model(engine: Engine) -> None:
     assert skipped == []
     assert {e.author for e in essays} == {"Mick Ryan", "The Analyst", "Timothy O'Brien"}
     assert all(e.passages > 0 for e in essays)
+
+
+@pytest.mark.parametrize(
+    ("question", "answer_holds"),
+    [
+        ("How many soldiers does Russia lose every month?", r"\d|hundred|thousand|million"),
+        ("How much Ukrainian land has Russia taken since 2022?", r"\d|hundred|thousand|million"),
+        ("Who from the US met Kirill Dmitriev?", r"(?<=[a-z,;:] )[A-Z][a-z]"),
+    ],
+)
+def test_a_question_asking_for_a_figure_or_name_is_answered_with_one(
+    engine: Engine, question: str, answer_holds: str
+) -> None:
+    """The question's form (how many -> a number, who -> a name) shapes the first quote."""
+    assert question_form(question) is not None
+    top = engine.ask(question).excerpts[0]
+    assert re.search(answer_holds, top.quote), top.quote
+    assert_published(top.quote, top.doc_id, SEEDS)
+
+
+def test_why_and_how_questions_ask_for_no_particular_form() -> None:
+    for question in ("Why can't Putin afford peace?", "How could a ceasefire hold?",
+                     "What did the Analyst argue?"):  # fmt: skip
+        assert question_form(question) is None
+    assert question_form("When did the war begin?") is not None

@@ -38,6 +38,8 @@ class Weights:
         together: The cosine of the quote's sentences taken together (mean vector).
         coverage: The share of the question's terms the quote contains.
         extra_sentence: Given up per sentence beyond the first.
+        form: Added when the quote holds what the question's form asks for (a number
+            for "how many", a date for "when", a name for "who").
         window: Weight of the quote's own score in an excerpt's score.
         passage: Weight of the passage's cosine in an excerpt's score.
         fused: Weight of the retrieval score (signals and boosts) in an excerpt's score.
@@ -52,6 +54,7 @@ class Weights:
     together: float = 0.5
     coverage: float = 0.2
     extra_sentence: float = 0.01
+    form: float = 0.15
     window: float = 1.0
     passage: float = 0.35
     fused: float = 0.1

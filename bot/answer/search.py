@@ -32,6 +32,34 @@ UNKNOWN_COMMENTER = "reader comment"
 EXCERPT_MARGIN = 0.15
 
 
+#: What kind of answer a question's form asks for, and how to see it in a sentence.
+_NUMBER_WORDS = (
+    r"\d|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|"
+    r"forty|fifty|sixty|hundreds?|thousands?|millions?|billions?|dozens?|half|percent)\b"
+)
+_FORMS = (
+    (re.compile(r"\bhow (?:many|much|fast|far|long|old|often|large|big|high|few)\b|"
+                r"\b(?:what|which) (?:number|percentage|proportion|share|sum|amount|figures?)\b|"
+                r"\bpopulation figures\b", re.I),
+     re.compile(_NUMBER_WORDS, re.I)),
+    (re.compile(r"^\W*when\b|\b(?:what|which) (?:year|date|day|month|century|age)\b", re.I),
+     re.compile(r"\b1\d{3}\b|\b20\d{2}\b|\b(?:January|February|March|April|May|June|July|"
+                r"August|September|October|November|December|spring|summer|autumn|winter)\b")),
+    (re.compile(r"^\W*(?:who|whom|where)\b|\b(?:which|what) (?:man|woman|person|people|group|"
+                r"men|city|town|country|place|officer|author)\b", re.I),
+     re.compile(r"(?<=[a-z,;:] )[A-Z][a-z]")),
+)  # fmt: skip
+
+
+def question_form(question: str) -> re.Pattern[str] | None:
+    """What an answer to this question must hold, by its form: how many / how much -> a
+    number; when -> a date; who / where -> a name. None for why, how and the rest."""
+    for asks, holds in _FORMS:
+        if asks.search(question):
+            return holds
+    return None
+
+
 @dataclass(frozen=True)
 class Excerpt:
     """A verbatim quote with everything needed to attribute it.
@@ -114,6 +142,7 @@ def _scan_windows(
     para: list[int],
     q_tokens: set[str],
     weights: Weights,
+    holds: list[bool] | None = None,
 ) -> tuple[float, int, int]:
     """The best run of one to three consecutive sentences of one paragraph.
 
@@ -128,11 +157,14 @@ def _scan_windows(
         para: Each sentence's paragraph.
         q_tokens: The question's BM25 terms.
         weights: How the parts weigh.
+        holds: Whether each sentence holds what the question's form asks for (a
+            number for "how many"; see :func:`question_form`), if it asks for one.
 
     Returns:
         The run's score and its first and last positions in the passage.
     """
     best = (-np.inf, 0, 0)
+    holds = holds or [False] * len(sims)
     for lo in range(len(sims)):
         covered: set[str] = set()
         for hi in range(lo, min(len(sims), lo + MAX_QUOTE_SENTENCES)):
@@ -147,6 +179,7 @@ def _scan_windows(
                 + weights.together * together
                 + weights.coverage * len(covered) / max(len(q_tokens), 1)
                 - weights.extra_sentence * (hi - lo)
+                + weights.form * any(holds[lo : hi + 1])
             )
             if score > best[0]:
                 best = (float(score), lo, hi)
@@ -183,7 +216,12 @@ def _complete_window(texts: list[str], para: list[int], lo: int, hi: int) -> tup
 
 
 def _best_window(
-    snap: Snapshot, pid: int, qvec: np.ndarray, q_tokens: set[str], weights: Weights
+    snap: Snapshot,
+    pid: int,
+    qvec: np.ndarray,
+    q_tokens: set[str],
+    weights: Weights,
+    form: re.Pattern[str] | None = None,
 ) -> tuple[int, int, float, float]:
     """The best quote inside one passage (see :func:`_scan_windows`), made to stand alone.
 
@@ -196,8 +234,9 @@ def _best_window(
     sims = vecs @ qvec
     toks = [snap.sentence_tokens(int(r)) for r in rows]
     para = snap.sent_para[rows].tolist()
-    window, lo, hi = _scan_windows(sims, vecs @ vecs.T, toks, para, q_tokens, weights)
     texts = [snap.sentence_text(int(r)) for r in rows]
+    holds = [bool(form.search(t)) for t in texts] if form is not None else None
+    window, lo, hi = _scan_windows(sims, vecs @ vecs.T, toks, para, q_tokens, weights, holds)
     lo, hi = _complete_window(texts, para, lo, hi)
     if all(_ends_with(t, ("?",)) for t in texts[lo : hi + 1]):
         window -= UNANSWERED_QUESTION  # a quote that only asks answers nothing
@@ -243,11 +282,12 @@ def candidates(
     q_set = set(q_tokens)
     scored = []
     found = retrieve(snap, qvec, question, q_tokens, doc_id, weights)
+    form = question_form(question)
     # Whether the library covers the question at all is judged on whole passages: a short
     # sentence can resemble an off-topic question by chance (measured on the sets).
     best_sim = max((c.cosine for c in found), default=0.0)
     for cand in found[:rerank]:
-        first, last, window, sent_sim = _best_window(snap, cand.row, qvec, q_set, weights)
+        first, last, window, sent_sim = _best_window(snap, cand.row, qvec, q_set, weights, form)
         score = weights.window * window + weights.passage * cand.cosine + weights.fused * cand.fused
         scored.append((score, first, last, max(sent_sim, cand.cosine)))
     if best_sim < threshold:
