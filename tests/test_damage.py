@@ -40,7 +40,10 @@ def _answers(engine: Engine) -> bool:
     return any("afford to end the war" in e.quote for e in fresh.ask(QUESTION).excerpts)
 
 
-@pytest.mark.parametrize("damaged", ["passages.faiss", "library.sqlite", "sentences.npy"])
+@pytest.mark.parametrize(
+    "damaged",
+    ["passages.faiss", "library.sqlite", "sentences.npy", "passage_rows.npy", "sentence_rows.npy"],
+)
 def test_a_truncated_file_falls_back_then_index_rebuilds(
     two_generations: Engine, damaged: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -173,3 +173,24 @@ def test_why_and_how_questions_ask_for_no_particular_form() -> None:
                      "What did the Analyst argue?"):  # fmt: skip
         assert question_form(question) is None
     assert question_form("When did the war begin?") is not None
+
+
+def test_a_library_past_the_exact_limit_searches_a_graph_with_the_same_answers(
+    private_engine: Engine, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past EXACT_UP_TO passages the index is an HNSW graph; `index` says so, and on the
+    seeds (fewer passages than the graph weighs per question) it answers exactly alike."""
+    import faiss
+
+    from bot.index import store
+
+    monkeypatch.setattr(store, "EXACT_UP_TO", 10)
+    report = private_engine.index(force=True)
+    assert report.search == "hnsw" and "HNSW graph over" in report.summary()
+    snap = private_engine.snapshot()
+    assert isinstance(faiss.downcast_index(snap.dense.index), faiss.IndexHNSW)
+    exact = evaluate(engine, _items(DEV_EVAL))["rows"]
+    graph = evaluate(private_engine, _items(DEV_EVAL))["rows"]
+    assert [(r["id"], r["rank"]) for r in graph] == [(r["id"], r["rank"]) for r in exact]
+    ex = private_engine.ask("Why can't Putin afford to end the war?").excerpts[0]
+    assert_published(ex.quote, ex.doc_id, SEEDS)

@@ -28,7 +28,13 @@ from bot.index.build import (
 )
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder
-from bot.index.store import IndexMissing, Snapshot, current_generation, load_snapshot
+from bot.index.store import (
+    DocMeta,
+    IndexMissing,
+    Snapshot,
+    current_generation,
+    load_snapshot,
+)
 from bot.ingest.documents import Document, DocumentError, load_library
 from bot.settings import Settings
 
@@ -263,7 +269,7 @@ class Engine:
 
     # --- summaries ------------------------------------------------------------------
 
-    def find_essays(self, name: str) -> list[Document]:
+    def find_essays(self, name: str) -> list[DocMeta]:
         """Essays a (partial) name can mean, best kind of match first."""
         return match_essays(self.snapshot(), name)
 
@@ -312,7 +318,7 @@ class Engine:
         """The library as the live index has it (what questions are answered from)."""
         snap = self.snapshot()
         counts = snap.passage_counts()
-        return [_info(d, counts.get(d.doc_id, 0)) for d in snap.docs.values()]
+        return [_info(d, counts.get(d.doc_id, 0)) for d in snap.docs.meta.values()]
 
     def essays(self) -> tuple[list[EssayInfo], list[str]]:
         """The library as it is in the folder, without loading the model.
@@ -332,11 +338,11 @@ class Engine:
         return out, skipped
 
 
-def _info(doc: Document, passages: int) -> EssayInfo:
+def _info(doc: Document | DocMeta, passages: int) -> EssayInfo:
     return EssayInfo(doc.doc_id, doc.title, doc.author, doc.date, doc.source, passages)
 
 
-def match_essays(snap: Snapshot, name: str) -> list[Document]:
+def match_essays(snap: Snapshot, name: str) -> list[DocMeta]:
     """Essays a name can mean, most specific match first: the exact id, the exact
     title, the name as whole words of an id, title or author ("Federalist No. 5" is not
     No. 50), then as any part of them. Only the first kind that matches counts.
@@ -344,14 +350,14 @@ def match_essays(snap: Snapshot, name: str) -> list[Document]:
     An empty name matches every essay (autocomplete before anything is typed).
     """
     needle = " ".join(name.split()).casefold()
-    docs = list(snap.docs.values())
+    docs = list(snap.docs.meta.values())
     if not needle:
         return docs
     if needle in snap.docs:
-        return [snap.docs[needle]]
+        return [snap.docs.meta[needle]]
     words = re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)")
 
-    def fields(d: Document) -> list[str]:
+    def fields(d: DocMeta) -> list[str]:
         return [d.doc_id, " ".join(d.title.split()).casefold(), (d.author or "").casefold()]
 
     tiers = (
@@ -376,9 +382,9 @@ def resolve_essay(snap: Snapshot, name: str) -> Document:
         raise InputError("Name an essay (an id or part of its title).")
     matches = match_essays(snap, name)
     if len(matches) == 1:
-        return matches[0]
+        return snap.docs[matches[0].doc_id]
     if not matches:
-        listing = "; ".join(f"{d.doc_id} ({d.title})" for d in snap.docs.values())
+        listing = "; ".join(f"{d.doc_id} ({d.title})" for d in snap.docs.meta.values())
         raise InputError(f"No essay matches {name!r}. Essays: {listing}")
     listing = "; ".join(f"{d.doc_id} ({d.title})" for d in matches)
     raise InputError(f"{name!r} matches several essays: {listing}")

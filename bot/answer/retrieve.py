@@ -137,22 +137,17 @@ def title_share(title: str, q_tokens: set[str]) -> float:
 
 
 def _doc_rows(snap: Snapshot, doc_id: str | None) -> tuple[int, int]:
-    if doc_id is None:
-        return 0, len(snap.passages)
-    rows = [i for i, p in enumerate(snap.passages) if p.doc_id == doc_id]
-    return (rows[0], rows[-1] + 1) if rows else (0, 0)
+    return (0, len(snap.passages)) if doc_id is None else snap.passages.of(doc_id)
 
 
 def _dense(snap: Snapshot, qvec: np.ndarray, k: int, lo: int, hi: int) -> list[int]:
-    query = qvec.reshape(1, -1).astype(np.float32)
+    """The `k` passages nearest the question: FAISS over the library, or an exact scan of
+    one essay's few passages (the same answer whatever kind of index the library has)."""
     if (lo, hi) == (0, len(snap.passages)):
-        _, ids = snap.dense.search(query, k)
-    else:
-        import faiss
-
-        params = faiss.SearchParameters(sel=faiss.IDSelectorRange(lo, hi))  # type: ignore[call-arg]
-        _, ids = snap.dense.search(query, k, params=params)
-    return [int(i) for i in ids[0] if i >= 0]
+        _, ids = snap.dense.search(qvec.reshape(1, -1).astype(np.float32), k)
+        return [int(i) for i in ids[0] if i >= 0]
+    sims = snap.passage_vectors[lo:hi] @ qvec
+    return [lo + int(i) for i in np.argsort(-sims)[:k]]
 
 
 def _lexical(snap: Snapshot, q_tokens: list[str], k: int, lo: int, hi: int) -> np.ndarray:
@@ -232,5 +227,5 @@ def retrieve(
 
 
 def _boost(snap: Snapshot, row: int, named: set[str], q_set: set[str], weights: Weights) -> float:
-    doc = snap.docs[snap.passages[row].doc_id]
+    doc = snap.docs.meta[snap.passages[row].doc_id]
     return weights.named * (doc.author in named) + weights.title * title_share(doc.title, q_set)

@@ -388,7 +388,11 @@ def context(snap: Snapshot, excerpt: Excerpt, before: int = 2, after: int = 2) -
         A new excerpt (still verbatim) covering the surrounding sentences.
     """
     doc = snap.docs[excerpt.doc_id]
-    rows = [i for i, d in enumerate(snap.sent_doc) if d == excerpt.doc_id]
+    lo, hi = snap.passages.of(excerpt.doc_id)
+    if hi <= lo:
+        return excerpt
+    last = snap.passages[hi - 1]
+    rows = list(range(snap.passages[lo].first_sentence, last.first_sentence + last.n_sentences))
     spans = [(int(snap.sent_span[r][0]), int(snap.sent_span[r][1])) for r in rows]
     inside = [j for j, (s, e) in enumerate(spans) if s < excerpt.end and e > excerpt.start]
     if not inside:

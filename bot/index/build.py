@@ -17,12 +17,15 @@ from bot.index.chunks import DocChunks, chunk_document
 from bot.index.embed import Embedder, PassageVectors
 from bot.index.keypoints import SUMMARY_VERSION, essay_summary_points
 from bot.index.store import (
+    FORMAT_VERSION,
     StageHook,
     current_generation,
+    describe_search,
     intact,
     no_stage,
     prune,
     read_manifest,
+    search_kind,
     write_generation,
 )
 from bot.ingest.chunking import CHUNKER_VERSION
@@ -54,6 +57,8 @@ class IndexReport:
     passages_reused: int = 0
     waited_seconds: float = 0.0
     seconds: float = 0.0
+    passages: int = 0
+    search: str = ""  # "exact" or "hnsw" (see bot.index.store.dense_index)
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -67,6 +72,8 @@ class IndexReport:
                 f"embedded, {self.passages_reused} reused ({self.seconds:.1f} s)."
             )
         lines = [head]
+        if self.search:
+            lines.append(f"Search: {describe_search(self.search, self.passages)}.")
         if self.waited_seconds >= 0.05:
             lines.append(f"Waited {self.waited_seconds:.1f} s for another reindex to finish.")
         for name, items in (("Added", self.added), ("Changed", self.changed)):
@@ -101,7 +108,8 @@ def fingerprint(settings: Settings, model_key: str, staged: Staged | None = None
         for path, source in library_sources(settings, staged).items()
     }
     extras = {name: version for name, (version, _) in sorted(EXTRAS.items())}
-    return {"files": files, "model": model_key, "chunker": CHUNKER_VERSION, "extras": extras}
+    return {"files": files, "model": model_key, "chunker": CHUNKER_VERSION, "extras": extras,
+            "format": FORMAT_VERSION}  # fmt: skip
 
 
 def is_stale(settings: Settings, model_key: str) -> bool:
@@ -256,6 +264,8 @@ def _build(
         settings.index_dir, chunk_list, manifest, dim, extras, on_stage=stage
     )
     report.rebuilt = True
+    report.passages = sum(len(c.hashes) for c in chunk_list)
+    report.search = search_kind(report.passages)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -313,6 +323,8 @@ def build_index(
             manifest = read_manifest(settings.index_dir) or {}
             report.generation = manifest.get("generation")
             report.unchanged = sorted(manifest.get("docs", {}))
+            report.passages = int(manifest.get("counts", {}).get("passages", 0))
+            report.search = manifest.get("search") or search_kind(report.passages)
             return report
         return _build(settings, embedder, progress, report, on_stage or no_stage, staged)
     finally:

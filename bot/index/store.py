@@ -24,12 +24,14 @@ import os
 import re
 import shutil
 import sqlite3
+import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import faiss
 import numpy as np
@@ -39,10 +41,21 @@ from bot.index.lexical import LexicalIndex, tokenize
 from bot.ingest.chunking import CHUNKER_VERSION
 from bot.ingest.documents import Document, Paragraph
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: passage and sentence rows in memory-mapped .npy files
 _GEN_NAME = re.compile(r"^(\d{6})-\d{8}T")
 log = logging.getLogger(__name__)
+#: Up to this many passages a question scans every passage vector (exact, FAISS flat);
+#: past it they go into an HNSW graph. bench/bench_scale.py measures both (README table).
+EXACT_UP_TO = 100_000
+HNSW_M = 32  # graph neighbours per vector
+HNSW_EF_CONSTRUCTION = 80  # candidates weighed while linking a vector in
+HNSW_EF_SEARCH = 256  # candidates weighed per question: recall@50 >= 0.99 vs exact
 KEEP_GENERATIONS = 2
+
+
+class OlderFormat(ValueError):
+    """A generation written by another version of the index format (rebuilt, reusing the
+    cached vectors, by the next `index`)."""
 
 
 class IndexMissing(RuntimeError):
@@ -61,6 +74,132 @@ class PassageRow:
     paragraph: int
 
 
+@dataclass(frozen=True)
+class DocMeta:
+    """An essay's metadata: all of :class:`Document` but its text and paragraphs."""
+
+    doc_id: str
+    title: str
+    author: str | None
+    date: str | None
+    source: str | None
+    url: str | None
+    via: str | None
+    content_hash: str
+    path: str
+    extra: dict[str, Any]
+
+
+#: Full documents a snapshot keeps loaded (the ones recent questions quoted from).
+DOCS_KEPT = 512
+
+
+class Library(Mapping[str, Document]):
+    """The essays of a generation by id: metadata in memory, each essay's text and
+    paragraphs read from the generation's database when first needed.
+
+    A 10,000-essay library holds 300 MB of text; reading it all would cost a cold start
+    seconds for the few essays a question quotes.
+
+    Args:
+        db: The generation's database, open read-only (kept open: a writer may delete
+            the generation's folder while this snapshot still answers from it).
+        meta: Every essay's metadata, in library order.
+    """
+
+    def __init__(self, db: sqlite3.Connection, meta: dict[str, DocMeta]) -> None:
+        self.db = db
+        self.meta = meta
+        self._kept: OrderedDict[str, Document] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __getitem__(self, doc_id: str) -> Document:
+        with self._lock:
+            doc = self._kept.get(doc_id)
+            if doc is not None:
+                self._kept.move_to_end(doc_id)
+                return doc
+            m = self.meta[doc_id]
+            text, paragraphs = self.db.execute(
+                "SELECT text, paragraphs FROM docs WHERE doc_id = ?", (doc_id,)
+            ).fetchone()
+            doc = Document(
+                doc_id=m.doc_id, title=m.title, author=m.author, date=m.date, source=m.source,
+                url=m.url, via=m.via, text=text, paragraphs=_paragraphs_from_json(paragraphs),
+                content_hash=m.content_hash, path=m.path, extra=m.extra,
+            )  # fmt: skip
+            self._kept[doc_id] = doc
+            if len(self._kept) > DOCS_KEPT:
+                self._kept.popitem(last=False)
+            return doc
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.meta)
+
+    def __len__(self) -> int:
+        return len(self.meta)
+
+    def __contains__(self, doc_id: object) -> bool:
+        return doc_id in self.meta
+
+
+class PassageTable(Sequence[PassageRow]):
+    """Passage rows, read from a memory-mapped array as they are used.
+
+    Args:
+        rows: One row per passage: document ordinal, start, end, first sentence row,
+            sentence count, paragraph.
+        doc_ids: Document ids by ordinal.
+    """
+
+    def __init__(self, rows: np.ndarray, doc_ids: list[str]) -> None:
+        self.rows = rows
+        self.doc_ids = doc_ids
+
+    @overload
+    def __getitem__(self, i: int) -> PassageRow: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[PassageRow]: ...
+    def __getitem__(self, i: int | slice) -> PassageRow | list[PassageRow]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        d, start, end, first, n, para = self.rows[i].tolist()
+        return PassageRow(self.doc_ids[d], start, end, first, n, para)
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def of(self, doc_id: str) -> tuple[int, int]:
+        """The rows of one essay's passages (lo, hi); rows are in library order."""
+        try:
+            ordinal = self.doc_ids.index(doc_id)
+        except ValueError:
+            return 0, 0
+        column = self.rows[:, 0]
+        lo, hi = np.searchsorted(column, ordinal, "left"), np.searchsorted(column, ordinal, "right")
+        return int(lo), int(hi)
+
+
+class DocColumn(Sequence[str]):
+    """Each sentence row's document id, from a memory-mapped column of ordinals."""
+
+    def __init__(self, ordinals: np.ndarray, doc_ids: list[str]) -> None:
+        self.ordinals = ordinals
+        self.doc_ids = doc_ids
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self.doc_ids[int(o)] for o in self.ordinals[i]]
+        return self.doc_ids[int(self.ordinals[i])]
+
+    def __len__(self) -> int:
+        return len(self.ordinals)
+
+
 @dataclass
 class Snapshot:
     """One complete, loaded index generation: everything a query needs, in memory.
@@ -68,7 +207,7 @@ class Snapshot:
     Attributes:
         generation: The generation's name.
         manifest: What it was built from (model, chunker, document hashes).
-        docs: Documents by id, in library order.
+        docs: Documents by id, in library order (each read when first used).
         passages: Passage rows; row number = FAISS id = BM25 row.
         sent_doc: Document id of each sentence row.
         sent_span: (start, end) of each sentence row in its document's text.
@@ -83,9 +222,9 @@ class Snapshot:
 
     generation: str
     manifest: dict[str, Any]
-    docs: dict[str, Document]
-    passages: list[PassageRow]
-    sent_doc: list[str]
+    docs: Library
+    passages: PassageTable
+    sent_doc: DocColumn
     sent_span: np.ndarray
     sent_para: np.ndarray
     sent_passage: np.ndarray
@@ -102,14 +241,14 @@ class Snapshot:
     def authors(self) -> frozenset[str]:
         """Every essay author of the library."""
         if self._authors is None:
-            self._authors = frozenset(d.author for d in self.docs.values() if d.author)
+            self._authors = frozenset(d.author for d in self.docs.meta.values() if d.author)
         return self._authors
 
     def vocabulary(self) -> frozenset[str]:
         """Every BM25 term of the library's passages, titles and authors."""
         if self._vocabulary is None:
             words = set(self.lexical.retriever.vocab_dict) if self.lexical.size else set()
-            for doc in self.docs.values():
+            for doc in self.docs.meta.values():
                 words.update(tokenize(f"{doc.title} {doc.author or ''}"))
             self._vocabulary = frozenset(words)
         return self._vocabulary
@@ -127,10 +266,12 @@ class Snapshot:
 
     @property
     def passage_vectors(self) -> np.ndarray:
-        """The passage vectors as a matrix (copied once from the flat FAISS index)."""
+        """The passage vectors as a matrix (copied once from the FAISS index's storage)."""
         if self._passage_vectors is None:
-            flat: Any = faiss.downcast_index(self.dense.index)
-            codes = faiss.vector_to_array(flat.codes)
+            inner: Any = faiss.downcast_index(self.dense.index)
+            if isinstance(inner, faiss.IndexHNSW):
+                inner = faiss.downcast_index(inner.storage)
+            codes = faiss.vector_to_array(inner.codes)
             self._passage_vectors = codes.view(np.float32).reshape(len(self.passages), -1)
         return self._passage_vectors
 
@@ -141,10 +282,8 @@ class Snapshot:
 
     def passage_counts(self) -> dict[str, int]:
         """Passages per document."""
-        counts = dict.fromkeys(self.docs, 0)
-        for p in self.passages:
-            counts[p.doc_id] = counts.get(p.doc_id, 0) + 1
-        return counts
+        per = np.bincount(self.passages.rows[:, 0], minlength=len(self.passages.doc_ids))
+        return dict(zip(self.passages.doc_ids, per.tolist(), strict=True))
 
 
 def _paragraphs_json(doc: Document) -> str:
@@ -250,7 +389,7 @@ def write_generation(
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir()
     stage("write-sqlite")
-    _write_sqlite(tmp / "library.sqlite", chunks)
+    _write_rows(tmp, chunks)
     stage("write-vectors")
     counts = _write_vectors(tmp, chunks, dim)
     stage("write-bm25")
@@ -286,18 +425,15 @@ _SCHEMA = """
 CREATE TABLE docs (doc_id TEXT PRIMARY KEY, ord INTEGER, title TEXT, author TEXT,
     date TEXT, source TEXT, url TEXT, via TEXT, text TEXT, content_hash TEXT,
     path TEXT, extra TEXT, paragraphs TEXT);
-CREATE TABLE passages (id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER, end INTEGER,
-    first_sentence INTEGER, n_sentences INTEGER, paragraph INTEGER);
-CREATE TABLE sentences (id INTEGER PRIMARY KEY, doc_id TEXT, start INTEGER,
-    end INTEGER, paragraph INTEGER, passage INTEGER);
 """
 
 
-def _write_sqlite(path: Path, chunks: list[DocChunks]) -> None:
-    """Documents, passage rows and sentence rows; row numbers match the vector files."""
-    passage_rows: list[tuple[Any, ...]] = []
-    sentence_rows: list[tuple[Any, ...]] = []
-    db = sqlite3.connect(path)
+def _write_rows(folder: Path, chunks: list[DocChunks]) -> None:
+    """Documents in SQLite; passage and sentence rows (numbers that match the vector
+    files) as arrays, memory-mapped when loaded."""
+    passage_rows: list[tuple[int, ...]] = []
+    sentence_rows: list[tuple[int, ...]] = []
+    db = sqlite3.connect(folder / "library.sqlite")
     try:
         db.executescript(_SCHEMA)
         for order, c in enumerate(chunks):
@@ -314,17 +450,13 @@ def _write_sqlite(path: Path, chunks: list[DocChunks]) -> None:
                 pid, first = len(passage_rows), len(sentence_rows)
                 for si in p.sentences:
                     s = c.sentences[si]
-                    sentence_rows.append(
-                        (len(sentence_rows), d.doc_id, s.start, s.end, s.paragraph, pid)
-                    )
-                passage_rows.append(
-                    (pid, d.doc_id, p.start, p.end, first, len(p.sentences), p.paragraph)
-                )
-        db.executemany("INSERT INTO passages VALUES (?,?,?,?,?,?,?)", passage_rows)
-        db.executemany("INSERT INTO sentences VALUES (?,?,?,?,?,?)", sentence_rows)
+                    sentence_rows.append((order, s.start, s.end, s.paragraph, pid))
+                passage_rows.append((order, p.start, p.end, first, len(p.sentences), p.paragraph))
         db.commit()
     finally:
         db.close()
+    np.save(folder / "passage_rows.npy", np.array(passage_rows, dtype=np.int64).reshape(-1, 6))
+    np.save(folder / "sentence_rows.npy", np.array(sentence_rows, dtype=np.int64).reshape(-1, 5))
 
 
 def _write_vectors(folder: Path, chunks: list[DocChunks], dim: int) -> dict[str, int]:
@@ -335,12 +467,36 @@ def _write_vectors(folder: Path, chunks: list[DocChunks], dim: int) -> dict[str,
     # Sentence vectors only rank a passage's few sentences against each other: float16
     # halves them on disk and in memory (eval figures unchanged; bench/README.md).
     sentences = np.vstack(s_vecs).astype(np.float16) if s_vecs else np.zeros((0, dim), np.float16)
-    index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
+    index = faiss.IndexIDMap(dense_index(len(passages), dim))
     if len(passages):
         index.add_with_ids(passages, np.arange(len(passages), dtype=np.int64))
     faiss.write_index(index, str(folder / "passages.faiss"))
     np.save(folder / "sentences.npy", sentences)
     return {"passages": len(passages), "sentences": len(sentences)}
+
+
+def search_kind(n_passages: int) -> str:
+    """How questions will search a library this size: "exact" or "hnsw"."""
+    return "exact" if n_passages <= EXACT_UP_TO else "hnsw"
+
+
+def describe_search(kind: str, n_passages: int) -> str:
+    """One line for `index`: how questions search the passage vectors, and why."""
+    if kind == "hnsw":
+        return (f"HNSW graph over {n_passages:,} passages (approximate; M {HNSW_M}, "
+                f"efSearch {HNSW_EF_SEARCH}), chosen past {EXACT_UP_TO:,} passages")  # fmt: skip
+    return f"exact scan of {n_passages:,} passages (FAISS flat), up to {EXACT_UP_TO:,}"
+
+
+def dense_index(n_passages: int, dim: int) -> Any:
+    """The FAISS index for a library of this size: exact up to :data:`EXACT_UP_TO`
+    passages, an HNSW graph (approximate, a few milliseconds at any size) past it."""
+    if search_kind(n_passages) == "exact":
+        return faiss.IndexFlatIP(dim)
+    graph = faiss.IndexHNSWFlat(dim, HNSW_M, faiss.METRIC_INNER_PRODUCT)
+    graph.hnsw.efConstruction = HNSW_EF_CONSTRUCTION
+    graph.hnsw.efSearch = HNSW_EF_SEARCH
+    return graph
 
 
 def _write_manifest(
@@ -353,6 +509,7 @@ def _write_manifest(
         "chunker": CHUNKER_VERSION,
         "dim": dim,
         "counts": {k: counts[k] for k in ("docs", "passages", "sentences")},
+        "search": search_kind(counts["passages"]),
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
@@ -410,6 +567,9 @@ def load_snapshot(index_dir: Path) -> Snapshot:
                 if not intact(folder):
                     raise ValueError("its files are not the size they were written")
                 snap = _load_generation(folder, name)
+            except OlderFormat as exc:
+                log.info("index generation %s %s; `index` rewrites it", name, exc)
+                continue
             except Exception as exc:  # noqa: BLE001 - damage has no common exception type
                 if current_generation(index_dir) != live:
                     break  # a writer switched generations meanwhile: start again
@@ -425,44 +585,38 @@ def load_snapshot(index_dir: Path) -> Snapshot:
 
 def _load_generation(folder: Path, name: str) -> Snapshot:
     manifest = json.loads((folder / "manifest.json").read_text())
-    db = sqlite3.connect(f"file:{folder / 'library.sqlite'}?mode=ro", uri=True)
-    try:
-        docs: dict[str, Document] = {}
-        for row in db.execute(
-            "SELECT doc_id, title, author, date, source, url, via, text, content_hash, path,"
-            " extra, paragraphs FROM docs ORDER BY ord"
-        ):
-            docs[row[0]] = Document(
-                doc_id=row[0], title=row[1], author=row[2], date=row[3], source=row[4],
-                url=row[5], via=row[6], text=row[7], paragraphs=_paragraphs_from_json(row[11]),
-                content_hash=row[8], path=row[9], extra=json.loads(row[10]),
-            )  # fmt: skip
-        passages = [
-            PassageRow(*row)
-            for row in db.execute(
-                "SELECT doc_id, start, end, first_sentence, n_sentences, paragraph"
-                " FROM passages ORDER BY id"
-            )
-        ]
-        srows = db.execute(
-            "SELECT doc_id, start, end, paragraph, passage FROM sentences ORDER BY id"
-        ).fetchall()
-    finally:
-        db.close()
+    if manifest.get("format") != FORMAT_VERSION:
+        raise OlderFormat(f"is in format {manifest.get('format')}, not {FORMAT_VERSION}")
+    db = sqlite3.connect(
+        f"file:{folder / 'library.sqlite'}?mode=ro", uri=True, check_same_thread=False
+    )
+    meta = {
+        d: DocMeta(d, title, author, date, source, url, via, digest, path, json.loads(extra))
+        for d, title, author, date, source, url, via, digest, path, extra in db.execute(
+            "SELECT doc_id, title, author, date, source, url, via, content_hash, path, extra"
+            " FROM docs ORDER BY ord"
+        )
+    }
+    doc_ids = list(meta)
+    passages = np.load(folder / "passage_rows.npy", mmap_mode="r")
+    sentences = np.load(folder / "sentence_rows.npy", mmap_mode="r")
     # Questions search one vector at a time, where FAISS's OpenMP threads cost more than
     # they give (100,000 passages on 2 cores: 15 ms a search with 2 threads, 11 ms with 1).
     # FAISS ships its own OpenMP runtime, so this leaves torch and onnxruntime alone.
     faiss.omp_set_num_threads(1)
-    dense = faiss.read_index(str(folder / "passages.faiss"))
+    dense: Any = faiss.read_index(str(folder / "passages.faiss"))
+    inner = faiss.downcast_index(dense.index)
+    if isinstance(inner, faiss.IndexHNSW):
+        inner.hnsw.efSearch = HNSW_EF_SEARCH
     return Snapshot(
         generation=name,
         manifest=manifest,
-        docs=docs,
-        passages=passages,
-        sent_doc=[r[0] for r in srows],
-        sent_span=np.array([(r[1], r[2]) for r in srows], dtype=np.int64).reshape(-1, 2),
-        sent_para=np.array([r[3] for r in srows], dtype=np.int64),
-        sent_passage=np.array([r[4] for r in srows], dtype=np.int64),
+        docs=Library(db, meta),
+        passages=PassageTable(passages, doc_ids),
+        sent_doc=DocColumn(sentences[:, 0], doc_ids),
+        sent_span=sentences[:, 1:3],
+        sent_para=sentences[:, 3],
+        sent_passage=sentences[:, 4],
         sent_vectors=np.load(folder / "sentences.npy", mmap_mode="r"),  # paged in as used
         dense=dense,
         lexical=LexicalIndex.load(folder / "bm25", len(passages)),

@@ -91,7 +91,7 @@ class AnnounceCog(commands.Cog):
                 lock.release()
 
     async def _announce(self, channel_id: int, snap: Snapshot) -> int:
-        current = {d.doc_id: d.content_hash for d in snap.docs.values()}
+        current = {d.doc_id: d.content_hash for d in snap.docs.meta.values()}
         try:
             known = json.loads(self._path.read_text())
         except (OSError, ValueError):  # the first start: everything is already known
