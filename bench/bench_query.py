@@ -1,35 +1,30 @@
-"""Warm query latency, in process: the seed library and a synthetic 100,000-passage one.
+"""Warm query latency, in process: the seed library and real libraries (library2).
 
-    python bench/bench_query.py [--passages 100000] [--queries 200]
+    python bench/bench_query.py [--queries 200] [--library DIR]
 
-The synthetic library has real passage texts (for BM25) and random unit vectors for the
-FAISS index and the sentence vectors; questions are embedded by the real model, so each
-timing is a whole `answer` call: embed + FAISS + BM25 + fusion + quote selection. Each
+Each timing is a whole `answer` call: embed + FAISS + BM25 + quote selection. Each
 library is measured twice in one run, questions embedded by the ONNX export (what the bot
-uses) and by torch (the reference), for a side-by-side ratio.
+uses) and by torch (the reference), for a side-by-side ratio. A 10,000-essay library is
+measured by bench_scale.py.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import random
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import faiss
 import numpy as np
-from common import ROOT, SHARED_EVAL, index_dir, percentiles, save_result, seed_sentences
+from common import ROOT, SHARED_EVAL, index_dir, percentiles, save_result
 
 from bot.answer.engine import Engine
 from bot.answer.search import answer
 from bot.index.embed import Embedder
-from bot.index.lexical import LexicalIndex
-from bot.index.store import PassageRow, Snapshot
-from bot.ingest.documents import ESSAY, Document, Paragraph
+from bot.index.store import Snapshot
 from bot.settings import Settings
 
 QUESTIONS = [
@@ -39,55 +34,6 @@ QUESTIONS = [
     for line in path.read_text().splitlines()
     if line.strip()
 ]
-
-
-def synthetic_snapshot(n_passages: int, dim: int, per_doc: int = 100) -> Snapshot:
-    rng = random.Random(3)
-    pool = seed_sentences()
-    docs: dict[str, Document] = {}
-    passages: list[PassageRow] = []
-    sent_doc: list[str] = []
-    spans: list[tuple[int, int]] = []
-    paras: list[int] = []
-    owners: list[int] = []
-    texts: list[str] = []
-    for d in range(n_passages // per_doc):
-        doc_id = f"synthetic-{d}"
-        pieces: list[str] = []
-        paragraphs = []
-        pos = 0
-        for p in range(per_doc):
-            sents = rng.sample(pool, 3)
-            first = len(spans)
-            for s in sents:
-                spans.append((pos, pos + len(s)))
-                sent_doc.append(doc_id)
-                paras.append(p)
-                owners.append(len(passages))
-                pos += len(s) + 1
-            text = " ".join(sents)
-            paragraphs.append(Paragraph(pos - len(text) - 1, pos - 1, p + 1, ESSAY, "W", block=1))
-            passages.append(PassageRow(doc_id, pos - len(text) - 1, pos - 1, first, 3, p))
-            pieces.append(text)
-            texts.append(text)
-            pos += 1
-        body = "\n".join(pieces)
-        docs[doc_id] = Document(doc_id, doc_id, "W", None, None, None, None, body,
-                                tuple(paragraphs), "h")  # fmt: skip
-    gen = np.random.default_rng(5)
-
-    def unit(n: int) -> np.ndarray:
-        m = gen.standard_normal((n, dim)).astype(np.float32)
-        return m / np.linalg.norm(m, axis=1, keepdims=True)
-
-    index = faiss.IndexIDMap(faiss.IndexFlatIP(dim))
-    index.add_with_ids(unit(len(passages)), np.arange(len(passages), dtype=np.int64))
-    return Snapshot(
-        generation="synthetic", manifest={}, docs=docs, passages=passages, sent_doc=sent_doc,
-        sent_span=np.array(spans, dtype=np.int64), sent_para=np.array(paras, dtype=np.int64),
-        sent_passage=np.array(owners, dtype=np.int64), sent_vectors=unit(len(spans)),
-        dense=index, lexical=LexicalIndex.build(texts),
-    )  # fmt: skip
 
 
 def measure(embed: Callable[[str], np.ndarray], snap: Snapshot, queries: int) -> dict[str, float]:
@@ -135,7 +81,6 @@ def measure_summaries(engine: Engine, queries: int) -> dict[str, dict[str, float
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--passages", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument(
         "--library", action="append", default=[], metavar="DIR",
@@ -153,10 +98,6 @@ def main() -> None:
         torch = Embedder()  # the same loaded model, questions through torch
         seeds = both(engine, torch, engine.snapshot(), args.queries)
         summaries = measure_summaries(engine, args.queries)
-        t = time.perf_counter()
-        big = synthetic_snapshot(args.passages, engine.embedder.dim)
-        built = time.perf_counter() - t
-        large = both(engine, torch, big, args.queries)
         real = {}
         for library in libraries:
             other = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)),
@@ -169,7 +110,6 @@ def main() -> None:
         "seed_library": {"passages": len(engine.snapshot().passages), **seeds},
         "libraries": real,
         "summaries": summaries,
-        "synthetic": {"passages": len(big.passages), "build_s": built, **large},
     }
     save_result("query", result)
 

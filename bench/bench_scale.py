@@ -1,10 +1,11 @@
 """A 10,000-essay library on one machine: build, warm and cold `ask`, memory, ANN recall.
 
 The library is made from real text: each essay is paragraphs of one library2 author, drawn
-at random from that author's essays, one and a half times as long as a library2 essay. Embedding its ~300,000
-passages with the model would take over two hours on two cores, so the vectors are real
-embeddings reused, not recomputed: each sentence keeps the vector the model gave it in
-library2, and each passage's vector is the normalised mean of its sentences' vectors. How
+at random from that author's essays, one and a half times as long as a library2 essay.
+Embedding its ~300,000 passages with the model would take hours on two cores, so the
+vectors are real embeddings reused, not recomputed: each sentence keeps the vector the
+model gave it in library2, and each passage's vector is the normalised mean of its
+sentences' vectors. How
 close that comes to the model's own passage vector is measured on library2 and printed
 (`passage_vector_fidelity`). Questions are library2's own, embedded by the model.
 
@@ -18,7 +19,6 @@ import argparse
 import json
 import os
 import random
-import resource
 import subprocess
 import sys
 import time
@@ -132,3 +132,148 @@ def build(n_essays: int) -> tuple[Path, Path, dict[str, Any]]:
         "passage_vector_fidelity": fidelity,
     }  # fmt: skip
     return library, index, info
+
+
+#: A serving process: load the index, answer every question, report memory and timings.
+SERVE_PROBE = r"""
+import json, resource, sys, time
+t0 = time.perf_counter()
+from bot.answer.engine import Engine
+from bot.settings import Settings
+engine = Engine(Settings.from_env())
+engine.ask(sys.argv[1])
+first = time.perf_counter() - t0
+for q in json.loads(sys.stdin.read()):
+    engine.ask(q)
+print(json.dumps({"first_answer_s": first,
+                  "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _questions(path: Path) -> list[str]:
+    items = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return [clean_question(it["question"], 2000) for it in items]
+
+
+def warm(engine: Engine, questions: list[str], queries: int) -> dict[str, float]:
+    """p50/p95 of a whole `ask` (embed, search, quotes) and of the question's embedding
+    alone, interleaved in the same run."""
+    for q in questions[:5]:
+        engine.ask(q)
+    whole, embed = [], []
+    for i in range(queries):
+        q = questions[i % len(questions)]
+        t = time.perf_counter()
+        engine.embedder.embed_query(q)
+        t1 = time.perf_counter()
+        engine.ask(q)
+        whole.append(time.perf_counter() - t1)
+        embed.append(t1 - t)
+    w, e = percentiles(whole), percentiles(embed)
+    return {**{f"ask_{k}": v for k, v in w.items()}, **{f"embed_{k}": v for k, v in e.items()},
+            "p95_ratio_to_embed": w["p95_ms"] / e["p95_ms"]}  # fmt: skip
+
+
+def cold(library: Path, index: Path, questions: list[str], runs: int = 3) -> dict[str, float]:
+    """A new process's first answer (wall time of `python bot.py ask`), and the memory of
+    a process that then answers every question."""
+    env = {**os.environ, "SEEDS_DIR": str(library), "INDEX_DIR": str(index)}
+    walls = []
+    for _ in range(runs):
+        t = time.perf_counter()
+        subprocess.run([sys.executable, "bot.py", "ask", questions[0]], cwd=ROOT, env=env,
+                       check=True, capture_output=True)  # fmt: skip
+        walls.append(time.perf_counter() - t)
+    out = subprocess.run([sys.executable, "-c", SERVE_PROBE, questions[0]], cwd=ROOT, env=env,
+                         input=json.dumps(questions), check=True, capture_output=True,
+                         text=True)  # fmt: skip
+    probe = json.loads(out.stdout.strip().splitlines()[-1])
+    return {"cold_ask_wall_s": float(np.median(walls)), **probe}
+
+
+def ann_recall(engine: Engine, questions: list[str], k: int = 50) -> dict[str, Any]:
+    """recall@k of the index's search against an exact scan of the same vectors, and
+    both searches' p95 (real question embeddings)."""
+    import faiss
+
+    snap = engine.snapshot()
+    flat = faiss.IndexFlatIP(snap.passage_vectors.shape[1])
+    flat.add(np.ascontiguousarray(snap.passage_vectors))
+    recalls, t_ann, t_flat = [], [], []
+    for q in questions:
+        vec = engine.embedder.embed_query(q).reshape(1, -1)
+        t = time.perf_counter()
+        _, got = snap.dense.search(vec, k)
+        t1 = time.perf_counter()
+        _, truth = flat.search(vec, k)
+        t_flat.append(time.perf_counter() - t1)
+        t_ann.append(t1 - t)
+        recalls.append(len(set(got[0].tolist()) & set(truth[0].tolist())) / k)
+    return {"kind": snap.manifest.get("search", "exact"), f"recall@{k}": float(np.mean(recalls)),
+            f"worst_recall@{k}": float(np.min(recalls)),
+            "search_p95_ms": percentiles(t_ann)["p95_ms"],
+            "exact_scan_p95_ms": percentiles(t_flat)["p95_ms"]}  # fmt: skip
+
+
+def same_answers_with_a_graph(library: Path, index: Path, items_path: Path) -> dict[str, Any]:
+    """Eval on an exact index and on an HNSW graph of the same library (vectors cached)."""
+    import shutil
+    import tempfile
+
+    from bot.frontends.evaluate import evaluate
+    from bot.index import store
+
+    items = [json.loads(line) for line in items_path.read_text().splitlines() if line.strip()]
+    exact = Engine(Settings(seeds_dir=library, index_dir=index))
+    exact.index()
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "index"
+        shutil.copytree(index, copy, ignore=shutil.ignore_patterns(".lock"))
+        graph = Engine(Settings(seeds_dir=library, index_dir=copy), exact.embedder)
+        limit, store.EXACT_UP_TO = store.EXACT_UP_TO, 0
+        try:
+            graph.index(force=True)
+        finally:
+            store.EXACT_UP_TO = limit
+        a, b = evaluate(exact, items), evaluate(graph, items)
+    keys = ("hit@1", "hit@3", "essay@3", "false_declines", "declines")
+    ranks = [(x["id"], x["rank"]) for x in a["rows"]] == [(x["id"], x["rank"]) for x in b["rows"]]
+    return {"exact": {k: a.get(k) for k in keys}, "hnsw": {k: b.get(k) for k in keys},
+            "same_ranks": ranks}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--essays", type=int, default=10_000)
+    parser.add_argument("--queries", type=int, default=200)
+    args = parser.parse_args()
+    if not LIBRARY2.is_dir():
+        sys.exit(f"bench_scale needs {LIBRARY2} (the shared evaluation data beside the repo)")
+    library, index, built = build(args.essays)
+    l2_questions = _questions(QUESTIONS)
+    seeds, dev = ROOT / "seeds", ROOT / "tests" / "data" / "dev.jsonl"
+    l2_index = INDEXES / next(p.name for p in INDEXES.iterdir() if p.name.startswith("library2-"))
+    libraries = {
+        "seeds": (seeds, INDEXES / "bench-seeds", _questions(dev)),
+        "library2": (LIBRARY2, l2_index, l2_questions),
+        f"scale-{args.essays}": (library, index, l2_questions),
+    }  # fmt: skip
+    result: dict[str, Any] = {"build": built}
+    for name, (lib, idx, questions) in libraries.items():
+        engine = Engine(Settings(seeds_dir=lib, index_dir=idx))
+        engine.index()
+        snap = engine.snapshot()
+        sizes = {"essays": len(snap.docs), "passages": len(snap.passages),
+                 "sentences": len(snap.sent_doc)}  # fmt: skip
+        timings = {**warm(engine, questions, args.queries), **cold(lib, idx, questions)}
+        result[name] = {**sizes, **timings, "ann": ann_recall(engine, questions)}
+        print(name, json.dumps(result[name]), flush=True)
+    result["index_choice"] = {
+        "library2": same_answers_with_a_graph(LIBRARY2, libraries["library2"][1], QUESTIONS),
+        "seeds_dev": same_answers_with_a_graph(seeds, libraries["seeds"][1], dev),
+    }  # fmt: skip
+    save_result("scale", result)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,6 +5,12 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-for script in ("bench_query.py", "bench_cold.py", "bench_whosaid.py", "bench_index.py"):
+for script in (
+    "bench_query.py",
+    "bench_cold.py",
+    "bench_whosaid.py",
+    "bench_index.py",
+    "bench_scale.py",
+):
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True)
