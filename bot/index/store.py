@@ -469,7 +469,12 @@ def _write_vectors(folder: Path, chunks: list[DocChunks], dim: int) -> dict[str,
     sentences = np.vstack(s_vecs).astype(np.float16) if s_vecs else np.zeros((0, dim), np.float16)
     index = faiss.IndexIDMap(dense_index(len(passages), dim))
     if len(passages):
-        index.add_with_ids(passages, np.arange(len(passages), dtype=np.int64))
+        threads = faiss.omp_get_max_threads()  # questions run FAISS on one thread
+        faiss.omp_set_num_threads(os.cpu_count() or 1)  # building a graph uses them all
+        try:
+            index.add_with_ids(passages, np.arange(len(passages), dtype=np.int64))
+        finally:
+            faiss.omp_set_num_threads(threads)
     faiss.write_index(index, str(folder / "passages.faiss"))
     np.save(folder / "sentences.npy", sentences)
     return {"passages": len(passages), "sentences": len(sentences)}
