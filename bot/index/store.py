@@ -237,6 +237,7 @@ class Snapshot:
     _passage_vectors: np.ndarray | None = field(default=None, init=False, repr=False)
     _authors: frozenset[str] | None = field(default=None, init=False, repr=False)
     _vocabulary: frozenset[str] | None = field(default=None, init=False, repr=False)
+    _title_idf: dict[str, float] | None = field(default=None, init=False, repr=False)
 
     def authors(self) -> frozenset[str]:
         """Every essay author of the library."""
@@ -252,6 +253,18 @@ class Snapshot:
                 words.update(tokenize(f"{doc.title} {doc.author or ''}"))
             self._vocabulary = frozenset(words)
         return self._vocabulary
+
+    def title_idf(self) -> dict[str, float]:
+        """How rare each title word is among the library's titles: log(titles / titles
+        with the word), 0 for a word every title has."""
+        if self._title_idf is None:
+            df: dict[str, int] = {}
+            for doc in self.docs.meta.values():
+                for word in set(tokenize(doc.title)):
+                    df[word] = df.get(word, 0) + 1
+            n = len(self.docs)
+            self._title_idf = {w: float(np.log(n / k)) for w, k in df.items()}
+        return self._title_idf
 
     def sentence_vectors(self, rows: Any) -> np.ndarray:
         """Some sentences' vectors as float32 (rows: an index array or a slice)."""
