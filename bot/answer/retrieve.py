@@ -127,17 +127,12 @@ def name_terms(authors: set[str]) -> set[str]:
     return {t for a in authors for n in _names(a) for t in tokenize(n)}
 
 
-@lru_cache(maxsize=65536)
-def _title_words(title: str) -> frozenset[str]:
-    return frozenset(tokenize(title))
-
-
-def title_share(snap: Snapshot, title: str, q_tokens: set[str]) -> float:
+def title_share(snap: Snapshot, doc_id: str, q_tokens: set[str]) -> float:
     """How much of a title the question uses: the share of the title's words it has,
     each word weighed by its rarity among the library's titles (a word every title has,
     "Putin" in a library about Putin, names no essay)."""
     idf = snap.title_idf()
-    words = _title_words(title)
+    words = snap.title_terms()[doc_id]
     total = sum(idf.get(w, 0.0) for w in words)
     return sum(idf.get(w, 0.0) for w in words & q_tokens) / total if total > 0 else 0.0
 
@@ -216,7 +211,8 @@ def retrieve(
     lexical_job = _lexical_pool().submit(_lexical, snap, terms, k, lo, hi)
     dense = _dense(snap, qvec, k, lo, hi)
     bm25 = lexical_job.result()
-    by_bm25 = [lo + int(i) for i in np.argsort(-bm25)[:k] if bm25[i] > 0]
+    top = np.argpartition(-bm25, k - 1)[:k] if len(bm25) > k else np.arange(len(bm25))
+    by_bm25 = [lo + int(i) for i in top[np.argsort(-bm25[top])] if bm25[i] > 0]
     rows = list(dict.fromkeys(dense + by_bm25))
     cosines = snap.passage_vectors[rows] @ qvec
     q_set = set(q_tokens)
@@ -234,5 +230,5 @@ def retrieve(
 
 def _boost(snap: Snapshot, row: int, named: set[str], q_set: set[str], weights: Weights) -> float:
     doc = snap.docs.meta[snap.passages[row].doc_id]
-    title = title_share(snap, doc.title, q_set)
+    title = title_share(snap, doc.doc_id, q_set)
     return weights.named * (doc.author in named) + weights.title * title

@@ -101,15 +101,34 @@ def library_sources(settings: Settings, staged: Staged | None = None) -> dict[Pa
     return dict(sorted(sources.items()))
 
 
-def fingerprint(settings: Settings, model_key: str, staged: Staged | None = None) -> dict[str, Any]:
-    """What the index depends on: library file hashes, the model and the chunker."""
-    files = {
-        path.name: hashlib.sha256(source.read_bytes()).hexdigest()[:24]
-        for path, source in library_sources(settings, staged).items()
-    }
+def fingerprint(
+    settings: Settings,
+    model_key: str,
+    staged: Staged | None = None,
+    known: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """What the index depends on: library file hashes, the model and the chunker.
+
+    Args:
+        settings: Where the library is.
+        model_key: The model.
+        staged: Files to read from elsewhere (see :func:`library_sources`).
+        known: A previous fingerprint: a file whose size and modification time are the
+            ones recorded there keeps its hash unread (a 10,000-essay library is 300 MB
+            to hash on every `ask`).
+    """
+    old_files, old_stats = (known or {}).get("files", {}), (known or {}).get("stats", {})
+    files, stats = {}, {}
+    for path, source in library_sources(settings, staged).items():
+        st = source.stat()
+        stats[path.name] = [st.st_size, st.st_mtime_ns]
+        if path.name in old_files and old_stats.get(path.name) == stats[path.name]:
+            files[path.name] = old_files[path.name]
+        else:
+            files[path.name] = hashlib.sha256(source.read_bytes()).hexdigest()[:24]
     extras = {name: version for name, (version, _) in sorted(EXTRAS.items())}
-    return {"files": files, "model": model_key, "chunker": CHUNKER_VERSION, "extras": extras,
-            "format": FORMAT_VERSION}  # fmt: skip
+    return {"files": files, "stats": stats, "model": model_key, "chunker": CHUNKER_VERSION,
+            "extras": extras, "format": FORMAT_VERSION}  # fmt: skip
 
 
 def is_stale(settings: Settings, model_key: str) -> bool:
@@ -131,10 +150,10 @@ def changed_since_index(settings: Settings, model_key: str) -> list[str] | None:
         it was built with another model, chunker or summary version (everything changed).
     """
     manifest = read_manifest(settings.index_dir)
-    now = fingerprint(settings, model_key)
     old = (manifest or {}).get("fingerprint") or {}
-    if not old or {k: v for k, v in old.items() if k != "files"} != {
-        k: v for k, v in now.items() if k != "files"
+    now = fingerprint(settings, model_key, known=old)
+    if not old or {k: v for k, v in old.items() if k not in ("files", "stats")} != {
+        k: v for k, v in now.items() if k not in ("files", "stats")
     }:
         return None
     before, after = old.get("files", {}), now["files"]

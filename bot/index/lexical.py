@@ -35,6 +35,19 @@ def tokenize(text: str) -> list[str]:
     return stemmer().stemWords([w for w in words if w not in _STOP and len(w) > 1])
 
 
+def tokenize_many(texts: list[str]) -> list[list[str]]:
+    """:func:`tokenize` for many texts at once: each distinct word is stemmed once (ten
+    thousand titles in a few milliseconds rather than a tenth of a second)."""
+    split = []
+    for text in texts:
+        words = [w.replace("’", "'") for w in _TOKEN.findall(text.lower())]
+        words = [w[:-2] if w.endswith("'s") else w for w in words]
+        split.append([w for w in words if w not in _STOP and len(w) > 1])
+    distinct = sorted({w for words in split for w in words})
+    stems = dict(zip(distinct, stemmer().stemWords(distinct), strict=True))
+    return [[stems[w] for w in words] for words in split]
+
+
 class LexicalIndex:
     """BM25 over passages (a thin wrapper around bm25s)."""
 
@@ -61,7 +74,8 @@ class LexicalIndex:
         """Read from a folder written by :meth:`save`."""
         if not size:
             return cls(bm25s.BM25(), 0)
-        return cls(bm25s.BM25.load(str(folder)), size)
+        # Memory-mapped: a large library's postings are paged in as questions use them.
+        return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False), size)
 
     def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The best `k` passage rows with a positive score, and their scores."""
