@@ -211,8 +211,10 @@ def retrieve(
     lexical_job = _lexical_pool().submit(_lexical, snap, terms, k, lo, hi)
     dense = _dense(snap, qvec, k, lo, hi)
     bm25 = lexical_job.result()
-    top = np.argpartition(-bm25, k - 1)[:k] if len(bm25) > k else np.arange(len(bm25))
-    by_bm25 = [lo + int(i) for i in top[np.argsort(-bm25[top])] if bm25[i] > 0]
+    scored = np.flatnonzero(bm25)  # most passages share no term with the question
+    if len(scored) > k:
+        scored = scored[np.argpartition(-bm25[scored], k - 1)[:k]]
+    by_bm25 = [lo + int(i) for i in scored[np.argsort(-bm25[scored])]]
     rows = list(dict.fromkeys(dense + by_bm25))
     cosines = snap.passage_vectors[rows] @ qvec
     q_set = set(q_tokens)
