@@ -151,11 +151,18 @@ def _dense(snap: Snapshot, qvec: np.ndarray, k: int, lo: int, hi: int) -> list[i
     return [lo + int(i) for i in np.argsort(-sims)[:k]]
 
 
-def _lexical(snap: Snapshot, q_tokens: list[str], k: int, lo: int, hi: int) -> np.ndarray:
-    """Every passage's BM25 score in rows lo..hi (zeros for a question with no terms)."""
+def _lexical(
+    snap: Snapshot, q_tokens: list[str], k: int, lo: int, hi: int
+) -> tuple[np.ndarray, list[int]]:
+    """Every passage's BM25 score in rows lo..hi (zeros for a question with no terms),
+    and the rows of the best `k` that score at all, best first."""
     if not q_tokens or not snap.lexical.size:
-        return np.zeros(hi - lo, dtype=np.float32)
-    return np.asarray(snap.lexical.retriever.get_scores(q_tokens), dtype=np.float32)[lo:hi]
+        return np.zeros(hi - lo, dtype=np.float32), []
+    bm25 = np.asarray(snap.lexical.retriever.get_scores(q_tokens), dtype=np.float32)[lo:hi]
+    scored = np.flatnonzero(bm25)  # most passages share no term with the question
+    if len(scored) > k:
+        scored = scored[np.argpartition(-bm25[scored], k - 1)[:k]]
+    return bm25, [lo + int(i) for i in scored[np.argsort(-bm25[scored])]]
 
 
 def _best_sentences(snap: Snapshot, qvec: np.ndarray, rows: list[int]) -> np.ndarray:
@@ -210,11 +217,7 @@ def retrieve(
     terms = [t for t in q_tokens if t not in names] or q_tokens
     lexical_job = _lexical_pool().submit(_lexical, snap, terms, k, lo, hi)
     dense = _dense(snap, qvec, k, lo, hi)
-    bm25 = lexical_job.result()
-    scored = np.flatnonzero(bm25)  # most passages share no term with the question
-    if len(scored) > k:
-        scored = scored[np.argpartition(-bm25[scored], k - 1)[:k]]
-    by_bm25 = [lo + int(i) for i in scored[np.argsort(-bm25[scored])]]
+    bm25, by_bm25 = lexical_job.result()
     rows = list(dict.fromkeys(dense + by_bm25))
     cosines = snap.passage_vectors[rows] @ qvec
     q_set = set(q_tokens)

@@ -112,6 +112,7 @@ class Library(Mapping[str, Document]):
         self.db = db
         self.meta = meta
         self._kept: OrderedDict[str, Document] = OrderedDict()
+        self._texts: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
 
     def __getitem__(self, doc_id: str) -> Document:
@@ -135,6 +136,21 @@ class Library(Mapping[str, Document]):
             if len(self._kept) > DOCS_KEPT:
                 self._kept.popitem(last=False)
             return doc
+
+    def text(self, doc_id: str) -> str:
+        """An essay's text alone (choosing quotes reads sentences of many essays; only
+        the chosen quotes need the essay's paragraphs)."""
+        doc = self._kept.get(doc_id)
+        if doc is not None:
+            return doc.text
+        text = self._texts.get(doc_id)
+        if text is None:
+            with self._lock:
+                row = self.db.execute("SELECT text FROM docs WHERE doc_id = ?", (doc_id,))
+                text = self._texts[doc_id] = row.fetchone()[0]
+                if len(self._texts) > DOCS_KEPT:
+                    self._texts.popitem(last=False)
+        return text
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.meta)
@@ -306,7 +322,7 @@ class Snapshot:
     def sentence_text(self, row: int) -> str:
         """The exact text of a sentence row."""
         s, e = self.sent_span[row]
-        return self.docs[self.sent_doc[row]].text[int(s) : int(e)]
+        return self.docs.text(self.sent_doc[row])[int(s) : int(e)]
 
     def passage_counts(self) -> dict[str, int]:
         """Passages per document."""
