@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.answer.engine import Engine, InputError
-from bot.answer.search import near_duplicate, question_form, quote_tokens
+from bot.answer.search import answer, near_duplicate, question_form, quote_tokens
 from bot.frontends.evaluate import evaluate
 from bot.frontends.text import attribution, render_answer
 from bot.index.store import current_generation
@@ -194,3 +194,21 @@ def test_a_library_past_the_exact_limit_searches_a_graph_with_the_same_answers(
     assert [(r["id"], r["rank"]) for r in graph] == [(r["id"], r["rank"]) for r in exact]
     ex = private_engine.ask("Why can't Putin afford to end the war?").excerpts[0]
     assert_published(ex.quote, ex.doc_id, SEEDS)
+
+
+def test_a_snapshot_keeps_answering_after_its_generation_is_deleted(
+    private_engine: Engine,
+) -> None:
+    """Essays' texts are read when first needed; a writer may prune the generation a
+    reader still holds, and the reader's answers stay whole and verbatim."""
+    import shutil
+
+    from bot.index.store import load_snapshot
+
+    question = "Why can't Putin afford to end the war?"
+    snap = load_snapshot(private_engine.settings.index_dir)
+    shutil.rmtree(private_engine.settings.index_dir / "generations" / snap.generation)
+    ans = answer(snap, private_engine.embedder.embed_query(question), question, threshold=0.4)
+    assert ans.excerpts and all(e.quote for e in ans.excerpts)
+    for ex in ans.excerpts:
+        assert_published(ex.quote, ex.doc_id, SEEDS)
