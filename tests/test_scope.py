@@ -65,3 +65,13 @@ def test_authors_are_recognised_by_surname_and_initials() -> None:
     assert named_authors(snap, "What was JFK's view of talks?") == {"John F. Kennedy"}  # type: ignore[arg-type]
     assert named_authors(snap, "Why does Du Bois say so?") == {"W. E. B. Du Bois"}  # type: ignore[arg-type]
     assert named_authors(snap, "Who wrote about the blameless?") == set()  # type: ignore[arg-type]
+
+
+def test_a_name_spelled_otherwise_is_answered_when_the_rest_matches_closely(
+    engine: Engine,
+) -> None:
+    """ "Kiev" is in no essay (they write "Kyiv"), but the question is plainly about them."""
+    assert not _mentioned("Kiev") and _mentioned("Kyiv")
+    ans = engine.ask("Why can't Kiev accept a ceasefire now?")
+    assert not ans.abstained and ans.unknown_names == ()
+    assert any("ceasefire" in e.quote.lower() for e in ans.excerpts)

@@ -30,6 +30,11 @@ UNKNOWN_COMMENTER = "reader comment"
 #: than the decline threshold: the threshold decides whether the library covers the
 #: question at all; an answering sentence in older prose often scores well below it.
 EXCERPT_MARGIN = 0.15
+#: A question naming something no essay mentions is still answered when a passage is at
+#: least this similar: another spelling ("Kiev" for the essays' "Kyiv", "Donbass") leaves
+#: the rest of the question matching closely (0.65-0.68 on the seeds), while library2's
+#: off-topic questions that name an unknown reach at most 0.52.
+NAMED_BUT_COVERED = 0.60
 
 
 #: What kind of answer a question's form asks for, and how to see it in a sentence.
@@ -367,13 +372,14 @@ def answer(
             never change, only their order.
 
     Returns:
-        The answer: declined when the question names someone or something no essay
-        mentions (see :mod:`bot.answer.scope`), or when nothing is similar enough.
+        The answer: declined when nothing is similar enough, or when the question names
+        someone or something no essay mentions (see :mod:`bot.answer.scope`) and no
+        passage is as close as :data:`NAMED_BUT_COVERED`.
     """
-    unknown = unknown_names(snap, question)
-    if unknown:
-        return Answer(question, True, (), 0.0, unknown)
     pool, best_sim = candidates(snap, qvec, question, threshold, doc_id)
+    unknown = unknown_names(snap, question)
+    if unknown and best_sim < NAMED_BUT_COVERED:
+        return Answer(question, True, (), round(best_sim, 4), unknown)
     if demote is not None:
         pool = sorted((replace(e, score=round(e.score - demote(e), 4)) for e in pool),
                       key=lambda e: -e.score)  # fmt: skip
