@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import INDEXES, ROOT, SHARED_EVAL, percentiles, save_result
+from common import INDEXES, ROOT, SHARED_EVAL, index_dir, percentiles, save_result
 
 from bot.answer.engine import Engine, clean_question
 from bot.index.cache import EmbeddingCache
@@ -127,9 +127,10 @@ def build(n_essays: int) -> tuple[Path, Path, dict[str, Any]]:
     library, index = base / "library", base / "index"
     if not library.exists():
         make_library(library, n_essays)
-    l2_index = INDEXES / next(p.name for p in INDEXES.iterdir() if p.name.startswith("library2-"))
-    probe = Embedder(query_dir=l2_index / "query-model")
-    sentences, fidelity = library2_vectors(l2_index, probe.key)
+    l2_index = index_dir(LIBRARY2)
+    l2 = Engine(Settings(seeds_dir=LIBRARY2, index_dir=l2_index))
+    l2.index()  # its cache holds the real vectors reused below
+    sentences, fidelity = library2_vectors(l2_index, l2.embedder.key)
     embedder = ReusedVectors(sentences, query_dir=index / "query-model")
     engine = Engine(Settings(seeds_dir=library, index_dir=index), embedder)
     started = time.perf_counter()
@@ -269,7 +270,7 @@ def main() -> None:
     library, index, built = build(args.essays)
     l2_questions = _questions(QUESTIONS)
     seeds, dev = ROOT / "seeds", ROOT / "tests" / "data" / "dev.jsonl"
-    l2_index = INDEXES / next(p.name for p in INDEXES.iterdir() if p.name.startswith("library2-"))
+    l2_index = index_dir(LIBRARY2)
     libraries = {
         "seeds": (seeds, INDEXES / "bench-seeds", _questions(dev)),
         "library2": (LIBRARY2, l2_index, l2_questions),

@@ -68,9 +68,9 @@ def unknown_names(snap: Snapshot, question: str) -> tuple[str, ...]:
     if not words or capitals / len(words) > MOST_CAPITALISED:
         return ()
     unknown = []
-    vocabulary = snap.vocabulary() | author_terms(snap.authors())
+    vocabulary, authors = snap.vocabulary(), author_terms(snap.authors())
     for name in _names_inside_sentences(question):
         stems = tokenize(name)
-        if stems and not all(_known(s, vocabulary) for s in stems):
+        if stems and not all(_known(s, vocabulary) or _known(s, authors) for s in stems):
             unknown.append(name.rstrip("’'-").removesuffix("’s").removesuffix("'s"))
     return tuple(dict.fromkeys(unknown))

@@ -11,24 +11,27 @@ from bot.answer.search import Answer, Excerpt
 from bot.answer.summarize import Summary
 from bot.answer.whosaid import WhoSaid
 
-DECLINE = (
-    "The library does not cover that. None of the essays says anything close enough to "
-    "quote; try asking about what they discuss (`python bot.py essays` lists them)."
+_NOT_COVERED = "The library does not cover that"
+_TRY = "try asking about what they discuss ({hint} lists them)."
+ESSAYS_HINT = "`python bot.py essays`"
+DECLINE = f"{_NOT_COVERED}. None of the essays says anything close enough to quote; " + _TRY.format(
+    hint=ESSAYS_HINT
 )
 
 
-def decline(ans: Answer | None = None, essays_hint: str = "`python bot.py essays`") -> str:
+def decline(ans: Answer | None = None, essays_hint: str = ESSAYS_HINT) -> str:
     """Why the library has no answer: the names it never mentions, when that is the reason.
 
     Args:
         ans: The declined answer (None for a summary or a topic).
         essays_hint: How this front end lists the essays.
     """
-    text = DECLINE.replace("`python bot.py essays`", essays_hint)
     if ans is None or not ans.unknown_names:
-        return text
-    head, _, rest = text.partition(". None of the essays says anything close enough to quote; ")
-    return f"{head}: no essay mentions {', '.join(ans.unknown_names)}. {rest[:1].upper()}{rest[1:]}"
+        return DECLINE.replace(ESSAYS_HINT, essays_hint)
+    names = ", ".join(ans.unknown_names)
+    return (
+        f"{_NOT_COVERED}: no essay mentions {names}. " + _TRY.format(hint=essays_hint).capitalize()
+    )
 
 
 def one_line(text: str) -> str:

@@ -29,10 +29,10 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import faiss
 import numpy as np
@@ -162,7 +162,7 @@ class Library(Mapping[str, Document]):
         return doc_id in self.meta
 
 
-class PassageTable(Sequence[PassageRow]):
+class PassageTable:
     """Passage rows, read from a memory-mapped array as they are used.
 
     Args:
@@ -174,45 +174,36 @@ class PassageTable(Sequence[PassageRow]):
     def __init__(self, rows: np.ndarray, doc_ids: list[str]) -> None:
         self.rows = rows
         self.doc_ids = doc_ids
+        self._ordinal = {d: i for i, d in enumerate(doc_ids)}
 
-    @overload
-    def __getitem__(self, i: int) -> PassageRow: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[PassageRow]: ...
-    def __getitem__(self, i: int | slice) -> PassageRow | list[PassageRow]:
-        if isinstance(i, slice):
-            return [self[j] for j in range(*i.indices(len(self)))]
+    def __getitem__(self, i: int) -> PassageRow:
         d, start, end, first, n, para = self.rows[i].tolist()
         return PassageRow(self.doc_ids[d], start, end, first, n, para)
 
     def __len__(self) -> int:
         return len(self.rows)
 
+    def __iter__(self) -> Iterator[PassageRow]:
+        return (self[i] for i in range(len(self)))
+
     def of(self, doc_id: str) -> tuple[int, int]:
         """The rows of one essay's passages (lo, hi); rows are in library order."""
-        try:
-            ordinal = self.doc_ids.index(doc_id)
-        except ValueError:
+        ordinal = self._ordinal.get(doc_id)
+        if ordinal is None:
             return 0, 0
         column = self.rows[:, 0]
         lo, hi = np.searchsorted(column, ordinal, "left"), np.searchsorted(column, ordinal, "right")
         return int(lo), int(hi)
 
 
-class DocColumn(Sequence[str]):
+class DocColumn:
     """Each sentence row's document id, from a memory-mapped column of ordinals."""
 
     def __init__(self, ordinals: np.ndarray, doc_ids: list[str]) -> None:
         self.ordinals = ordinals
         self.doc_ids = doc_ids
 
-    @overload
-    def __getitem__(self, i: int) -> str: ...
-    @overload
-    def __getitem__(self, i: slice) -> list[str]: ...
-    def __getitem__(self, i: int | slice) -> str | list[str]:
-        if isinstance(i, slice):
-            return [self.doc_ids[int(o)] for o in self.ordinals[i]]
+    def __getitem__(self, i: int) -> str:
         return self.doc_ids[int(self.ordinals[i])]
 
     def __len__(self) -> int:
@@ -234,7 +225,8 @@ class Snapshot:
         sent_passage: Passage row of each sentence row.
         sent_vectors: Unit vectors of each sentence embedded on its own, one row each
             (float16, memory-mapped: read them as float32 with :meth:`sentence_vectors`).
-        dense: FAISS ``IndexIDMap(IndexFlatIP)`` over passage vectors.
+        dense: FAISS ``IndexIDMap`` over passage vectors: a flat index, or an HNSW graph
+            past :data:`EXACT_UP_TO` passages (see :func:`dense_index`).
         lexical: BM25 over passage texts.
         extras: Per-generation precomputed results (e.g. essay summaries).
     """
