@@ -250,6 +250,9 @@ class Snapshot:
     _vocabulary: frozenset[str] | None = field(default=None, init=False, repr=False)
     _title_idf: dict[str, float] | None = field(default=None, init=False, repr=False)
     _title_terms: dict[str, frozenset[str]] | None = field(default=None, init=False, repr=False)
+    _author_rows: dict[frozenset[str], np.ndarray] = field(
+        default_factory=dict, init=False, repr=False
+    )
 
     def authors(self) -> frozenset[str]:
         """Every essay author of the library."""
@@ -266,6 +269,19 @@ class Snapshot:
             words.update(w for terms in tokenize_many(authors) for w in terms)
             self._vocabulary = frozenset(words)
         return self._vocabulary
+
+    def author_rows(self, authors: frozenset[str]) -> np.ndarray:
+        """The passage rows of these authors' essays, in library order (kept per snapshot:
+        a library of 10,000 essays would otherwise be walked on every question)."""
+        rows = self._author_rows.get(authors)
+        if rows is None:
+            spans = [self.passages.of(d) for d, m in self.docs.meta.items() if m.author in authors]
+            parts = [np.arange(lo, hi) for lo, hi in spans]
+            rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+            if len(self._author_rows) > 64:
+                self._author_rows.clear()
+            self._author_rows[authors] = rows
+        return rows
 
     def title_terms(self) -> dict[str, frozenset[str]]:
         """Each essay's title as BM25 terms, by essay id."""
