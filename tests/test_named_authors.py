@@ -71,3 +71,24 @@ def test_a_named_authors_passages_are_candidates_when_the_library_rankings_are_f
     authors = [_author_on_disk(snap.passages[c.row].doc_id) for c in found]
     assert authors.count("Timothy O'Brien") >= retrieve.AUTHOR_CANDIDATES
     assert authors[0] == "Timothy O'Brien"
+
+
+def test_an_author_past_the_scan_limit_is_left_to_the_boost(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An author with more passages than the limit is not scanned on every question."""
+    monkeypatch.setattr(retrieve, "CANDIDATES", 1)
+    monkeypatch.setattr(retrieve, "AUTHOR_SCAN_LIMIT", 1)
+    snap = engine.snapshot()
+    question = "What does Timothy O'Brien say about the negotiations?"
+    found = retrieve.retrieve(
+        snap, engine.embedder.embed_query(question), question, tokenize(question)
+    )
+    assert len(found) <= 2
+
+
+def test_a_question_and_its_variant_embed_in_one_pass_as_each_alone(engine: Engine) -> None:
+    texts = ["What did O'Brien write about the negotiations?", "What did write about talks?"]
+    together = engine.embedder.embed_queries(texts)
+    for text, vector in zip(texts, together, strict=True):
+        assert float(vector @ engine.embedder.embed_query(text)) > 0.9999

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
@@ -94,6 +94,43 @@ class Excerpt:
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready form."""
         return asdict(self)
+
+
+class Ranked(Protocol):
+    """What ranking and de-duplicating quotes needs of one (an Excerpt or a Quote)."""
+
+    @property
+    def doc_id(self) -> str: ...
+    @property
+    def start(self) -> int: ...
+    @property
+    def end(self) -> int: ...
+    @property
+    def score(self) -> float: ...
+    @property
+    def quote(self) -> str: ...
+
+
+R = TypeVar("R", bound=Ranked)
+
+
+@dataclass(frozen=True)
+class Quote:
+    """A scored quote before it is attributed: enough to rank, demote and de-duplicate.
+    Attributing needs the essay's paragraphs, read only for the quotes an answer keeps
+    (at 10,000 essays, reading them for every candidate cost 2-3 ms a question)."""
+
+    doc_id: str
+    start: int
+    end: int
+    paragraph_index: int
+    score: float
+    quote: str
+
+
+def attribute(snap: Snapshot, q: Quote) -> Excerpt:
+    """The excerpt for a quote: who wrote it, where and when."""
+    return make_excerpt(snap.docs[q.doc_id], q.start, q.end, q.paragraph_index, q.score)
 
 
 @dataclass(frozen=True)
@@ -271,6 +308,21 @@ def candidates(
     weights: Weights = WEIGHTS,
     margin: float = EXCERPT_MARGIN,
 ) -> tuple[list[Excerpt], float]:
+    """:func:`quotes`, each attributed (summaries group the pool by author)."""
+    pool, best_sim = quotes(snap, qvec, question, threshold, doc_id, rerank, weights, margin)
+    return [attribute(snap, q) for q in pool], best_sim
+
+
+def quotes(
+    snap: Snapshot,
+    qvec: np.ndarray,
+    question: str,
+    threshold: float,
+    doc_id: str | None = None,
+    rerank: int = RERANK,
+    weights: Weights = WEIGHTS,
+    margin: float = EXCERPT_MARGIN,
+) -> tuple[list[Quote], float]:
     """The best quote of each of the top candidate passages that is relevant enough.
 
     Declines (no excerpts) when no passage is at least `threshold` similar to the question;
@@ -297,22 +349,24 @@ def candidates(
         scored.append((score, first, last, max(sent_sim, cand.cosine)))
     if best_sim < threshold:
         return [], best_sim
-    pool: list[Excerpt] = []
+    pool: list[Quote] = []
     for score, first, last, relevance in sorted(scored, key=lambda t: -t[0]):
         if relevance >= threshold - margin:
-            doc = snap.docs[snap.sent_doc[first]]
+            doc_id = snap.sent_doc[first]
             start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
-            pool.append(make_excerpt(doc, start, end, int(snap.sent_para[first]), score))
+            text = snap.docs.text(doc_id)[start:end]
+            para = int(snap.sent_para[first])
+            pool.append(Quote(doc_id, start, end, para, round(float(score), 4), text))
     return pool, best_sim
 
 
 def select(
-    pool: list[Excerpt],
+    pool: list[R],
     k: int,
     per_group: int | None = None,
-    group: Callable[[Excerpt], str] = lambda e: e.doc_id,
+    group: Callable[[R], str] = lambda e: e.doc_id,
     penalty: float = DIVERSITY,
-) -> list[Excerpt]:
+) -> list[R]:
     """Pick up to `k` excerpts, best first, without repeats.
 
     Greedy: each pick gives up `penalty` per excerpt already taken from the same group
@@ -327,7 +381,7 @@ def select(
         penalty: Score given up per excerpt already taken from the group.
     """
     pool = list(pool)
-    chosen: list[Excerpt] = []
+    chosen: list[R] = []
     chosen_tokens: list[set[str]] = []
     counts: dict[str, int] = {}
     while pool and len(chosen) < k:
@@ -356,7 +410,7 @@ def answer(
     *,
     threshold: float,
     doc_id: str | None = None,
-    demote: Callable[[Excerpt], float] | None = None,
+    demote: Callable[[Ranked], float] | None = None,
 ) -> Answer:
     """Find the best verbatim excerpts for a question, or decline.
 
@@ -376,15 +430,15 @@ def answer(
         someone or something no essay mentions (see :mod:`bot.answer.scope`) and no
         passage is as close as :data:`NAMED_BUT_COVERED`.
     """
-    pool, best_sim = candidates(snap, qvec, question, threshold, doc_id)
+    pool, best_sim = quotes(snap, qvec, question, threshold, doc_id)
     unknown = unknown_names(snap, question)
     if unknown and best_sim < NAMED_BUT_COVERED:
         return Answer(question, True, (), round(best_sim, 4), unknown)
     if demote is not None:
         pool = sorted((replace(e, score=round(e.score - demote(e), 4)) for e in pool),
                       key=lambda e: -e.score)  # fmt: skip
-    chosen = select(pool, k)
-    return Answer(question, not chosen, tuple(chosen), round(best_sim, 4))
+    chosen = tuple(attribute(snap, q) for q in select(pool, k))
+    return Answer(question, not chosen, chosen, round(best_sim, 4))
 
 
 def context(snap: Snapshot, excerpt: Excerpt, before: int = 2, after: int = 2) -> Excerpt:

@@ -156,6 +156,14 @@ class Embedder:
             return self._query_model.embed(text)
         return self.embed_query_torch(text)
 
+    def embed_queries(self, texts: list[str]) -> np.ndarray:
+        """Several short texts' unit vectors in one forward pass (a question and its
+        variant): about 1.3x the time of one, where two passes cost 2x."""
+        self.prepare_queries()
+        if self._query_model is not None:
+            return self._query_model.embed_many(texts, batch_size=max(len(texts), 1))
+        return np.stack([self.embed_query_torch(t) for t in texts])
+
     def embed_query_torch(self, text: str) -> np.ndarray:
         """Embed one question with the torch model (the reference for the export).
 

@@ -250,7 +250,7 @@ class Snapshot:
     _vocabulary: frozenset[str] | None = field(default=None, init=False, repr=False)
     _title_idf: dict[str, float] | None = field(default=None, init=False, repr=False)
     _title_terms: dict[str, frozenset[str]] | None = field(default=None, init=False, repr=False)
-    _author_rows: dict[frozenset[str], np.ndarray] = field(
+    _author_runs: dict[frozenset[str], list[tuple[int, int]]] = field(
         default_factory=dict, init=False, repr=False
     )
 
@@ -270,18 +270,21 @@ class Snapshot:
             self._vocabulary = frozenset(words)
         return self._vocabulary
 
-    def author_rows(self, authors: frozenset[str]) -> np.ndarray:
-        """The passage rows of these authors' essays, in library order (kept per snapshot:
-        a library of 10,000 essays would otherwise be walked on every question)."""
-        rows = self._author_rows.get(authors)
-        if rows is None:
-            spans = [self.passages.of(d) for d, m in self.docs.meta.items() if m.author in authors]
-            parts = [np.arange(lo, hi) for lo, hi in spans]
-            rows = np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
-            if len(self._author_rows) > 64:
-                self._author_rows.clear()
-            self._author_rows[authors] = rows
-        return rows
+    def author_runs(self, authors: frozenset[str]) -> list[tuple[int, int]]:
+        """The passage rows of these authors' essays as runs of consecutive rows (lo, hi),
+        in library order: an author's essays usually sit together, and a run is scanned
+        without copying its vectors. Kept per snapshot; found in one vectorised pass
+        over the passages (a walk over 10,000 essays cost 100 ms)."""
+        runs = self._author_runs.get(authors)
+        if runs is None:
+            by_doc = [self.docs.meta[d].author in authors for d in self.passages.doc_ids]
+            mask = np.asarray(by_doc, dtype=bool)[self.passages.rows[:, 0]]
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], mask.view(np.int8), [0]))))
+            runs = list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+            if len(self._author_runs) > 64:
+                self._author_runs.clear()
+            self._author_runs[authors] = runs
+        return runs
 
     def title_terms(self) -> dict[str, frozenset[str]]:
         """Each essay's title as BM25 terms, by essay id."""
