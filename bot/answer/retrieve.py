@@ -109,8 +109,13 @@ def initials(name: str) -> str:
     return "".join(w[0].upper() for w in parts) if len(parts) >= 3 else ""
 
 
+def _name_pattern(name: str) -> str:
+    """A name as a whole word, possessive or not ("JFK", "JFK's")."""
+    return rf"(?<!\w){re.escape(name)}(?:'s|’s)?(?!\w)"
+
+
 def _mentions(question: str, name: str) -> bool:
-    pattern = rf"(?<!\w){re.escape(name.casefold())}(?:'s|’s)?(?!\w)"
+    pattern = _name_pattern(name.casefold())
     return bool(name) and re.search(pattern, question.casefold()) is not None
 
 
@@ -128,8 +133,7 @@ def without_authors(question: str, authors: set[str]) -> str:
     about fear?" -> "What did say about fear?"): what is left is what it asks about."""
     for author in authors:
         for name in sorted(filter(None, _names(author)), key=len, reverse=True):
-            pattern = rf"(?<!\w){re.escape(name)}(?:'s|’s)?(?!\w)"
-            question = re.sub(pattern, " ", question, flags=re.IGNORECASE)
+            question = re.sub(_name_pattern(name), " ", question, flags=re.IGNORECASE)
     return " ".join(question.split())
 
 
