@@ -114,18 +114,29 @@ def _name_pattern(name: str) -> str:
     return rf"(?<!\w){re.escape(name)}(?:'s|’s)?(?!\w)"
 
 
-def _mentions(question: str, name: str) -> bool:
-    pattern = _name_pattern(name.casefold())
-    return bool(name) and re.search(pattern, question.casefold()) is not None
+@lru_cache(maxsize=1024)
+def _name_regex(name: str) -> re.Pattern[str]:
+    return re.compile(_name_pattern(name.casefold()))
 
 
 def _names(author: str) -> tuple[str, ...]:
     return (author, surname(author), initials(author))
 
 
+@lru_cache(maxsize=256)
+def _author_names(authors: frozenset[str]) -> tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]:
+    """Each author with the patterns of every way of naming them (built once a library)."""
+    return tuple((a, tuple(_name_regex(n) for n in _names(a) if n)) for a in sorted(authors))
+
+
 def named_authors(snap: Snapshot, question: str) -> set[str]:
     """The essay authors a question names: by full name, surname or initials ("JFK")."""
-    return {a for a in snap.authors() if any(_mentions(question, n) for n in _names(a))}
+    folded = question.casefold()
+    return {
+        author
+        for author, patterns in _author_names(snap.authors())
+        if any(p.search(folded) for p in patterns)
+    }
 
 
 def without_authors(question: str, authors: set[str]) -> str:
@@ -153,10 +164,13 @@ def title_share(snap: Snapshot, doc_id: str, q_tokens: set[str]) -> float:
     """How much of a title the question uses: the share of the title's words it has,
     each word weighed by its rarity among the library's titles (a word every title has,
     "Putin" in a library about Putin, names no essay)."""
-    idf = snap.title_idf()
     words = snap.title_terms()[doc_id]
+    used = words & q_tokens
+    if not used:  # most essays' titles, for any one question
+        return 0.0
+    idf = snap.title_idf()
     total = sum(idf.get(w, 0.0) for w in words)
-    return sum(idf.get(w, 0.0) for w in words & q_tokens) / total if total > 0 else 0.0
+    return sum(idf.get(w, 0.0) for w in used) / total if total > 0 else 0.0
 
 
 def _doc_rows(snap: Snapshot, doc_id: str | None) -> tuple[int, int]:
@@ -215,11 +229,12 @@ def _authors_best(
 
 def _best_sentences(snap: Snapshot, qvec: np.ndarray, rows: list[int]) -> np.ndarray:
     """Each passage's best sentence's cosine with the question."""
-    firsts = [snap.passages[r].first_sentence for r in rows]
-    counts = [snap.passages[r].n_sentences for r in rows]
-    index = np.concatenate([np.arange(f, f + n) for f, n in zip(firsts, counts, strict=True)])
-    sims = snap.sentence_vectors(index) @ qvec
+    table = snap.passages.rows[rows]  # columns 3 and 4: first sentence row, count
+    firsts, counts = table[:, 3], table[:, 4]
     owner = np.repeat(np.arange(len(rows)), counts)
+    starts = np.cumsum(counts) - counts  # each passage's first place in `index`
+    index = np.repeat(firsts, counts) + np.arange(len(owner)) - starts[owner]
+    sims = snap.sentence_vectors(index) @ qvec
     best = np.full(len(rows), -1.0, dtype=np.float32)
     np.maximum.at(best, owner, sims)
     return best

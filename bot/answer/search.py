@@ -6,6 +6,7 @@ vector, and returns small frozen dataclasses, so rendering and attribution need 
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
@@ -207,21 +208,29 @@ def _scan_windows(
     """
     best = (-np.inf, 0, 0)
     holds = holds or [False] * len(sims)
-    for lo in range(len(sims)):
+    # Python floats, not numpy slices: a passage has a handful of sentences, and numpy's
+    # per-call cost on arrays that small made this scan 1.3 ms a question at 10,000 essays.
+    cos, dots = sims.tolist(), gram.tolist()
+    n_terms = max(len(q_tokens), 1)
+    for lo in range(len(cos)):
         covered: set[str] = set()
-        for hi in range(lo, min(len(sims), lo + MAX_QUOTE_SENTENCES)):
+        total = norm2 = 0.0
+        top = -np.inf
+        held = False
+        for hi in range(lo, min(len(cos), lo + MAX_QUOTE_SENTENCES)):
             if para[hi] != para[lo]:
                 break
             covered |= toks[hi] & q_tokens
-            together = sims[lo : hi + 1].sum() / np.sqrt(
-                max(gram[lo : hi + 1, lo : hi + 1].sum(), 1e-9)
-            )
+            total += cos[hi]
+            norm2 += 2.0 * sum(dots[hi][lo:hi]) + dots[hi][hi]  # the run's mean vector
+            top = max(top, cos[hi])
+            held = held or holds[hi]
             score = (
-                weights.top * sims[lo : hi + 1].max()
-                + weights.together * together
-                + weights.coverage * len(covered) / max(len(q_tokens), 1)
+                weights.top * top
+                + weights.together * total / math.sqrt(max(norm2, 1e-9))
+                + weights.coverage * len(covered) / n_terms
                 - weights.extra_sentence * (hi - lo)
-                + weights.form * any(holds[lo : hi + 1])
+                + weights.form * held
             )
             if score > best[0]:
                 best = (float(score), lo, hi)
@@ -276,7 +285,8 @@ def _best_window(
     sims = vecs @ qvec
     toks = [snap.sentence_tokens(int(r)) for r in rows]
     para = snap.sent_para[rows].tolist()
-    texts = [snap.sentence_text(int(r)) for r in rows]
+    text = snap.docs.text(p.doc_id)  # every sentence of a passage is in its essay
+    texts = [text[s:e] for s, e in snap.sent_span[rows].tolist()]
     holds = [bool(form.search(t)) for t in texts] if form is not None else None
     window, lo, hi = _scan_windows(sims, vecs @ vecs.T, toks, para, q_tokens, weights, holds)
     lo, hi = _complete_window(texts, para, lo, hi)
