@@ -58,8 +58,9 @@ def test_known_names_and_sentence_capitals_are_not_unknown(engine: Engine, quest
 
 
 def test_authors_are_recognised_by_surname_and_initials() -> None:
-    snap = SimpleNamespace(authors=lambda: {"Franklin D. Roosevelt", "John F. Kennedy",
-                                            "W. E. B. Du Bois", "Mark Twain"})  # fmt: skip
+    authors = frozenset({"Franklin D. Roosevelt", "John F. Kennedy", "W. E. B. Du Bois",
+                         "Mark Twain"})  # fmt: skip
+    snap = SimpleNamespace(authors=lambda: authors)  # a Snapshot's authors are a frozenset
     assert initials("Franklin D. Roosevelt") == "FDR" and initials("Mark Twain") == ""
     assert named_authors(snap, "Who did FDR blame?") == {"Franklin D. Roosevelt"}  # type: ignore[arg-type]
     assert named_authors(snap, "What was JFK's view of talks?") == {"John F. Kennedy"}  # type: ignore[arg-type]
