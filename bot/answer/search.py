@@ -183,22 +183,24 @@ def _scan_windows(
     gram: np.ndarray,
     toks: list[frozenset[str]],
     para: list[int],
-    q_tokens: set[str],
+    rarity: dict[str, float],
     weights: Weights,
     holds: list[bool] | None = None,
 ) -> tuple[float, int, int]:
     """The best run of one to three consecutive sentences of one paragraph.
 
     A run scores its best sentence's cosine, the cosine of its sentences taken together
-    (their mean vector), the share of the question's terms it contains, less a cost per
-    sentence beyond the first (weights in :class:`~bot.answer.retrieve.Weights`).
+    (their mean vector), the share of the question's terms it contains (each weighed by
+    its rarity: "Atlanta" says more than "city"), less a cost per sentence beyond the
+    first (weights in :class:`~bot.answer.retrieve.Weights`).
 
     Args:
         sims: Each sentence's cosine with the question.
         gram: The sentences' vectors' dot products with each other.
         toks: Each sentence's BM25 terms.
         para: Each sentence's paragraph.
-        q_tokens: The question's BM25 terms.
+        rarity: The question's BM25 terms, each with its rarity in the library (see
+            :meth:`~bot.index.lexical.LexicalIndex.rarity`).
         weights: How the parts weigh.
         holds: Whether each sentence holds what the question's form asks for (a
             number for "how many"; see :func:`question_form`), if it asks for one.
@@ -211,7 +213,8 @@ def _scan_windows(
     # Python floats, not numpy slices: a passage has a handful of sentences, and numpy's
     # per-call cost on arrays that small made this scan 1.3 ms a question at 10,000 essays.
     cos, dots = sims.tolist(), gram.tolist()
-    n_terms = max(len(q_tokens), 1)
+    q_tokens = set(rarity)
+    n_terms = sum(rarity.values()) or 1.0
     for lo in range(len(cos)):
         covered: set[str] = set()
         total = norm2 = 0.0
@@ -228,7 +231,7 @@ def _scan_windows(
             score = (
                 weights.top * top
                 + weights.together * total / math.sqrt(max(norm2, 1e-9))
-                + weights.coverage * len(covered) / n_terms
+                + weights.coverage * sum(rarity[t] for t in covered) / n_terms
                 - weights.extra_sentence * (hi - lo)
                 + weights.form * held
             )
@@ -270,7 +273,7 @@ def _best_window(
     snap: Snapshot,
     pid: int,
     qvec: np.ndarray,
-    q_tokens: set[str],
+    rarity: dict[str, float],
     weights: Weights,
     form: re.Pattern[str] | None = None,
 ) -> tuple[int, int, float, float]:
@@ -288,7 +291,7 @@ def _best_window(
     text = snap.docs.text(p.doc_id)  # every sentence of a passage is in its essay
     texts = [text[s:e] for s, e in snap.sent_span[rows].tolist()]
     holds = [bool(form.search(t)) for t in texts] if form is not None else None
-    window, lo, hi = _scan_windows(sims, vecs @ vecs.T, toks, para, q_tokens, weights, holds)
+    window, lo, hi = _scan_windows(sims, vecs @ vecs.T, toks, para, rarity, weights, holds)
     lo, hi = _complete_window(texts, para, lo, hi)
     if all(_ends_with(t, ("?",)) for t in texts[lo : hi + 1]):
         window -= UNANSWERED_QUESTION  # a quote that only asks answers nothing
@@ -346,7 +349,7 @@ def quotes(
         Excerpts, best first, and the best similarity seen (for declining).
     """
     q_tokens = tokenize(question)
-    q_set = set(q_tokens)
+    rarity = snap.lexical.rarity(set(q_tokens))
     scored = []
     found = retrieve(snap, qvec, question, q_tokens, doc_id, weights)
     form = question_form(question)
@@ -354,7 +357,7 @@ def quotes(
     # sentence can resemble an off-topic question by chance (measured on the sets).
     best_sim = max((c.cosine for c in found), default=0.0)
     for cand in found[:rerank]:
-        first, last, window, sent_sim = _best_window(snap, cand.row, qvec, q_set, weights, form)
+        first, last, window, sent_sim = _best_window(snap, cand.row, qvec, rarity, weights, form)
         score = weights.window * window + weights.passage * cand.cosine + weights.fused * cand.fused
         scored.append((score, first, last, max(sent_sim, cand.cosine)))
     if best_sim < threshold:

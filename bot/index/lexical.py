@@ -77,6 +77,19 @@ class LexicalIndex:
         # Memory-mapped: a large library's postings are paged in as questions use them.
         return cls(bm25s.BM25.load(str(folder), mmap=True, show_progress=False), size)
 
+    def rarity(self, terms: set[str]) -> dict[str, float]:
+        """How rare each term is among the passages: log(1 + passages / passages with
+        it), as high as can be for a term no passage has; 1.0 each in an empty index."""
+        if not self.size:
+            return dict.fromkeys(terms, 1.0)
+        vocab, indptr = self.retriever.vocab_dict, self.retriever.scores["indptr"]
+        out = {}
+        for term in terms:
+            i = vocab.get(term)
+            df = int(indptr[i + 1] - indptr[i]) if i is not None and i + 1 < len(indptr) else 0
+            out[term] = float(np.log1p(self.size / max(df, 1)))
+        return out
+
     def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The best `k` passage rows with a positive score, and their scores."""
         if not tokens or not self.size:
