@@ -233,7 +233,7 @@ def _best_sentences(snap: Snapshot, qvec: np.ndarray, rows: list[int]) -> np.nda
     firsts, counts = table[:, 3], table[:, 4]
     owner = np.repeat(np.arange(len(rows)), counts)
     starts = np.cumsum(counts) - counts  # each passage's first place in `index`
-    index = np.repeat(firsts, counts) + np.arange(len(owner)) - starts[owner]
+    index = np.arange(len(owner)) + np.repeat(firsts - starts, counts)
     sims = snap.sentence_vectors(index) @ qvec
     best = np.full(len(rows), -1.0, dtype=np.float32)
     np.maximum.at(best, owner, sims)

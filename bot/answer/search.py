@@ -311,21 +311,6 @@ def near_duplicate(ta: set[str], tb: set[str]) -> bool:
     return shared / min(len(ta), len(tb)) >= 0.8 or shared / len(ta | tb) >= NEAR_DUPLICATE
 
 
-def candidates(
-    snap: Snapshot,
-    qvec: np.ndarray,
-    question: str,
-    threshold: float,
-    doc_id: str | None = None,
-    rerank: int = RERANK,
-    weights: Weights = WEIGHTS,
-    margin: float = EXCERPT_MARGIN,
-) -> tuple[list[Excerpt], float]:
-    """:func:`quotes`, each attributed (summaries group the pool by author)."""
-    pool, best_sim = quotes(snap, qvec, question, threshold, doc_id, rerank, weights, margin)
-    return [attribute(snap, q) for q in pool], best_sim
-
-
 def quotes(
     snap: Snapshot,
     qvec: np.ndarray,

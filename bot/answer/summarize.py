@@ -16,10 +16,11 @@ import numpy as np
 
 from bot.answer.search import (
     Excerpt,
-    candidates,
+    attribute,
     make_excerpt,
     near_duplicate,
     quote_tokens,
+    quotes,
     select,
 )
 from bot.index.store import Snapshot
@@ -61,15 +62,22 @@ def essay_summary(snap: Snapshot, doc: Document, n_points: int) -> Summary:
     return Summary("essay", doc.doc_id, not points, points)
 
 
-def _essay_words(pool: list[Excerpt]) -> list[Excerpt]:
-    return [e for e in pool if e.role != COMMENT]
+def _essay_words(snap: Snapshot, qvec: np.ndarray, text: str, threshold: float) -> list[Excerpt]:
+    """The essays' own quotes on a topic or question (reader comments left out), each
+    attributed: summaries group them by essay or author. A point must be on the topic
+    itself (no margin under the threshold), and more passages are read than for `ask`."""
+    pool, _ = quotes(snap, qvec, text, threshold, rerank=60, margin=0.0)
+    attributed = (attribute(snap, q) for q in pool)
+    return [e for e in attributed if e.role != COMMENT]
 
 
 def topic_summary(snap: Snapshot, qvec: np.ndarray, topic: str, threshold: float) -> Summary:
     """The most relevant sentences on a topic, grouped by essay (best essay first)."""
-    pool, _ = candidates(snap, qvec, topic, threshold, rerank=60, margin=0.0)
     chosen = select(
-        _essay_words(pool), TOPIC_PER_ESSAY * TOPIC_ESSAYS, per_group=TOPIC_PER_ESSAY, penalty=0
+        _essay_words(snap, qvec, topic, threshold),
+        TOPIC_PER_ESSAY * TOPIC_ESSAYS,
+        per_group=TOPIC_PER_ESSAY,
+        penalty=0,
     )
     order: dict[str, float] = {}
     for e in chosen:
@@ -81,8 +89,7 @@ def topic_summary(snap: Snapshot, qvec: np.ndarray, topic: str, threshold: float
 def perspectives(snap: Snapshot, qvec: np.ndarray, question: str, threshold: float) -> Summary:
     """Each author's position on a question in their own words: one or two quotes each,
     authors with nothing relevant left out."""
-    pool, _ = candidates(snap, qvec, question, threshold, rerank=60, margin=0.0)
-    voices = [e for e in _essay_words(pool) if e.quoted_by is None]
+    voices = [e for e in _essay_words(snap, qvec, question, threshold) if e.quoted_by is None]
     by_author: dict[str, list[Excerpt]] = {}
     for e in voices:
         by_author.setdefault(e.author, []).append(e)
