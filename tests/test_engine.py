@@ -7,6 +7,7 @@ import re
 import sqlite3
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from bot.answer.engine import Engine, InputError
@@ -178,8 +179,9 @@ def test_why_and_how_questions_ask_for_no_particular_form() -> None:
 def test_a_library_past_the_exact_limit_searches_a_graph_with_the_same_answers(
     private_engine: Engine, engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Past EXACT_UP_TO passages the index is an HNSW graph; `index` says so, and on the
-    seeds (fewer passages than the graph weighs per question) it answers exactly alike."""
+    """Past EXACT_UP_TO passages the index is an HNSW graph of 8-bit codes re-ranked by
+    the exact vectors; `index` says so, cosines are the exact ones, and on the seeds (fewer
+    passages than the graph weighs per question) it answers exactly alike."""
     import faiss
 
     from bot.index import store
@@ -188,12 +190,53 @@ def test_a_library_past_the_exact_limit_searches_a_graph_with_the_same_answers(
     report = private_engine.index(force=True)
     assert report.search == "hnsw" and "HNSW graph over" in report.summary()
     snap = private_engine.snapshot()
-    assert isinstance(faiss.downcast_index(snap.dense.index), faiss.IndexHNSW)
+    refined = faiss.downcast_index(snap.dense.index)
+    assert isinstance(refined, faiss.IndexRefineFlat)
+    assert isinstance(faiss.downcast_index(refined.base_index), faiss.IndexHNSWSQ)
+    assert np.array_equal(snap.passage_vectors, engine.snapshot().passage_vectors)
+    scores, _ = snap.dense.search(snap.passage_vectors[:1], 1)
+    assert scores[0][0] == pytest.approx(float(snap.passage_vectors[0] @ snap.passage_vectors[0]))
     exact = evaluate(engine, _items(DEV_EVAL))["rows"]
     graph = evaluate(private_engine, _items(DEV_EVAL))["rows"]
     assert [(r["id"], r["rank"]) for r in graph] == [(r["id"], r["rank"]) for r in exact]
     ex = private_engine.ask("Why can't Putin afford to end the war?").excerpts[0]
     assert_published(ex.quote, ex.doc_id, SEEDS)
+
+
+def test_a_graph_written_by_the_previous_format_answers_until_index_rewrites_it(
+    private_engine: Engine, engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An index from before the 8-bit graph (format 2: an HNSW graph of float vectors)
+    still answers after an upgrade; `index` sees it as out of date and rewrites it."""
+    import hashlib
+
+    import faiss
+
+    from bot.index import store
+
+    monkeypatch.setattr(store, "EXACT_UP_TO", 10)
+    private_engine.index(force=True)
+    generation = private_engine.snapshot().generation
+    folder = private_engine.settings.index_dir / "generations" / generation
+    vectors = np.ascontiguousarray(engine.snapshot().passage_vectors)
+    old = faiss.IndexIDMap(faiss.IndexHNSWFlat(vectors.shape[1], 16, faiss.METRIC_INNER_PRODUCT))
+    old.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
+    faiss.write_index(old, str(folder / "passages.faiss"))
+    manifest = json.loads((folder / "manifest.json").read_text())
+    data = (folder / "passages.faiss").read_bytes()
+    manifest["files"]["passages.faiss"] = [len(data), hashlib.sha256(data).hexdigest()]
+    manifest["format"] = manifest["fingerprint"]["format"] = 2
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    upgraded = Engine(private_engine.settings, private_engine.embedder)  # a new process
+
+    assert upgraded.changed_since_index() is None  # out of date: `index` rewrites it
+    assert isinstance(faiss.downcast_index(upgraded.snapshot().dense.index), faiss.IndexHNSW)
+    assert np.array_equal(upgraded.snapshot().passage_vectors, vectors)
+    exact = evaluate(engine, _items(DEV_EVAL))["rows"]
+    graph = evaluate(upgraded, _items(DEV_EVAL))["rows"]
+    assert [(r["id"], r["rank"]) for r in graph] == [(r["id"], r["rank"]) for r in exact]
+    assert upgraded.index().rebuilt
+    assert upgraded.snapshot().manifest["format"] == store.FORMAT_VERSION
 
 
 def test_a_snapshot_keeps_answering_after_its_generation_is_deleted(
