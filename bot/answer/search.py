@@ -334,19 +334,19 @@ def quotes(
         Excerpts, best first, and the best similarity seen (for declining).
     """
     q_tokens = tokenize(question)
-    rarity = snap.lexical.rarity(set(q_tokens))
-    scored = []
     found = retrieve(snap, qvec, question, q_tokens, doc_id, weights)
-    form = question_form(question)
     # Whether the library covers the question at all is judged on whole passages: a short
     # sentence can resemble an off-topic question by chance (measured on the sets).
     best_sim = max((c.cosine for c in found), default=0.0)
+    if best_sim < threshold:
+        return [], best_sim
+    rarity = snap.lexical.rarity(set(q_tokens))
+    form = question_form(question)
+    scored = []
     for cand in found[:rerank]:
         first, last, window, sent_sim = _best_window(snap, cand.row, qvec, rarity, weights, form)
         score = weights.window * window + weights.passage * cand.cosine + weights.fused * cand.fused
         scored.append((score, first, last, max(sent_sim, cand.cosine)))
-    if best_sim < threshold:
-        return [], best_sim
     pool: list[Quote] = []
     for score, first, last, relevance in sorted(scored, key=lambda t: -t[0]):
         if relevance >= threshold - margin:
