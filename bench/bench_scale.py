@@ -60,14 +60,14 @@ def make_library(folder: Path, n_essays: int, seed: int = 11) -> None:
     authors = sorted(by_author)
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n_essays):
-        pool = by_author[authors[i % len(authors)]]
+        author = authors[i % len(authors)]
+        pool = by_author[author]
         target, words, paras_out = int(0.6 * rng.choice(lengths)), 0, []
         while words < target:
             para = " ".join(rng.sample(pool, rng.randint(3, 5)))
             paras_out.append(para)
             words += len(para.split())
         title = f"Essay {i}: {' '.join(rng.choice(paras_out).split()[:6])}".replace('"', "")
-        author = authors[i % len(authors)]
         front = f'---\nid: scale-{i:05d}\ntitle: "{title}"\nauthor: {author}\n---\n\n'
         (folder / f"scale-{i:05d}.md").write_text(front + "\n\n".join(paras_out) + "\n")
 

@@ -571,9 +571,9 @@ def dense_index(n_passages: int, dim: int) -> Any:
 
 
 def _exact_storage(index: Any) -> Any:
-    """The flat index holding a dense index's exact passage vectors (inside the ID map, a
-    refined graph's second index, an older graph's storage, or the flat index itself)."""
-    inner = faiss.downcast_index(index.index if isinstance(index, faiss.IndexIDMap) else index)
+    """The flat index holding the exact passage vectors inside a dense index's ID map: a
+    refined graph's second index, an older graph's storage, or the flat index itself."""
+    inner = faiss.downcast_index(index.index)
     if isinstance(inner, faiss.IndexRefine):
         return faiss.downcast_index(inner.refine_index)
     if isinstance(inner, faiss.IndexHNSW):
