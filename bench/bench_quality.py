@@ -10,6 +10,12 @@ The baseline is the tutorial RAG the project must beat: the library's sentences 
 consecutive windows of three, embedded by the same MiniLM model, searched by FAISS flat
 (dense only), declining below a fixed cosine of 0.45; its quotes are whole windows.
 Indexes of each library are kept under bench/results/indexes/ (rebuilt when it changes).
+
+A second table says where this project's misses are, so that work goes where the answers
+are lost: a question missed at hit@3 either had its answer in one of the passages examined
+for quotes (quote choice and order lost it), among the retrieval candidates past them, or
+in no candidate at all (retrieval lost it). "examined" is also the ceiling of any quote
+choice over those passages: the hit@3 a perfect reranker of them could reach.
 """
 
 from __future__ import annotations
@@ -24,9 +30,11 @@ import faiss
 from common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 
 from bot.answer.engine import Engine, clean_question
-from bot.answer.search import Answer, Excerpt, make_excerpt
-from bot.frontends.evaluate import evaluate, read_questions
+from bot.answer.retrieve import retrieve
+from bot.answer.search import RERANK, Answer, Excerpt, make_excerpt
+from bot.frontends.evaluate import evaluate, normalise, out_of_scope, read_questions
 from bot.index.embed import Embedder
+from bot.index.lexical import tokenize
 from bot.ingest.chunking import split_sentences
 from bot.ingest.documents import Document, library_files, read_document
 from bot.settings import Settings
@@ -107,6 +115,37 @@ def _row(name: str, system: str, result: dict[str, Any]) -> str:
     )
 
 
+def _answer_rank(engine: Engine, item: dict[str, Any]) -> int | None:
+    """Where the first passage holding one of the item's phrases is in retrieval's order
+    (0-based), or None when no candidate holds one."""
+    snap = engine.snapshot()
+    question = clean_question(item["question"], engine.settings.max_question_chars)
+    qvec = engine.question_vector(snap, question)
+    phrases = [normalise(p) for p in item.get("must_quote", [])]
+    for rank, cand in enumerate(retrieve(snap, qvec, question, tokenize(question))):
+        p = snap.passages[cand.row]
+        if any(ph in normalise(snap.docs.text(p.doc_id)[p.start : p.end]) for ph in phrases):
+            return rank
+    return None
+
+
+def where_missed(engine: Engine, items: list[dict[str, Any]], result: dict[str, Any]) -> dict:
+    """Each in-scope question missed at hit@3, by where its answer was lost."""
+    by_id = {row["id"]: row for row in result["rows"]}
+    counts = {"in scope": 0, "hit@3": 0, "examined": 0, "candidate": 0, "not candidate": 0}
+    for item in items:
+        if out_of_scope(item):
+            continue
+        counts["in scope"] += 1
+        if by_id[item.get("id")]["rank"] is not None:
+            counts["hit@3"] += 1
+            continue
+        rank = _answer_rank(engine, item)
+        where = "not candidate" if rank is None else "examined" if rank < RERANK else "candidate"
+        counts[where] += 1
+    return counts
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], help="NAME=QUESTIONS:LIBRARY")
@@ -120,6 +159,11 @@ def main() -> None:
     results: dict[str, Any] = {}
     rows: dict[str, Any] = {}
     naive_cache: dict[Path, NaiveRag] = {}
+    misses = [
+        f"| set | in scope | hit@3 | missed: answer in the {RERANK} passages examined"
+        " | in a candidate past them | in no candidate |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, questions, library in _sets(args.set):
         items = read_questions(questions)
         if library not in naive_cache:
@@ -134,8 +178,17 @@ def main() -> None:
             "project": {k: v for k, v in ours.items() if k != "rows"},
         }
         rows[name] = ours["rows"]
+        m = where_missed(engine, items, ours)
+        results[name]["missed"] = m
+        misses.append(f"| {name} | {m['in scope']} | {m['hit@3']} | {m['examined']} | "
+                      f"{m['candidate']} | {m['not candidate']} |")  # fmt: skip
     print("\n".join(table))
-    save_result("quality", {"table": table, "sets": results})
+    print(
+        "\nWhere this project's misses are (a perfect quote choice over the passages "
+        "examined reaches hit@3 + the first column):"
+    )
+    print("\n".join(misses))
+    save_result("quality", {"table": table, "misses": misses, "sets": results})
     (Path(__file__).parent / "results" / "quality-rows.json").write_text(json.dumps(rows, indent=1))
 
 

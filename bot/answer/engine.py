@@ -200,7 +200,7 @@ class Engine:
         snap = self.snapshot()
         if doc_id is not None and doc_id not in snap.docs:
             raise InputError(f"No essay called {doc_id!r}. Essays: {', '.join(snap.docs)}")
-        qvec = self._embed(snap, q)
+        qvec = self.question_vector(snap, q)
         demote = self._demoter(qvec) if feedback else None
         found = answer(snap, qvec, q, k=k, threshold=self.settings.abstain_threshold,
                        doc_id=doc_id, demote=demote)  # fmt: skip
@@ -228,7 +228,7 @@ class Engine:
         Returns:
             The ratings' ids (admins can revoke them).
         """
-        qvec = self._embed(self.snapshot(), answer.question)
+        qvec = self.question_vector(self.snapshot(), answer.question)
         rated = [Rated(e.doc_id, e.start, e.end) for e in shown]
         return self.feedback.rate(answer.question, qvec, rated, vote, asker.user_id, asker.server)
 
@@ -312,9 +312,9 @@ class Engine:
         """Validate a question or topic; the live snapshot and its embedding."""
         clean = clean_question(text, self.settings.max_question_chars)
         snap = self.snapshot()
-        return snap, self._embed(snap, clean), clean
+        return snap, self.question_vector(snap, clean), clean
 
-    def _embed(self, snap: Snapshot, question: str) -> np.ndarray:
+    def question_vector(self, snap: Snapshot, question: str) -> np.ndarray:
         """The question's vector. A question that names an author is embedded with and
         without the name, and the two vectors averaged: essays do not name their own
         author, so the name only pulls the vector away from the passages that answer
