@@ -209,7 +209,7 @@ def cold(library: Path, index: Path, questions: list[str], runs: int = 3) -> dic
 
 def ann_recall(engine: Engine, questions: list[str], k: int = 50) -> dict[str, Any]:
     """recall@k of the index's search against an exact scan of the same vectors, and
-    both searches' p95 (real question embeddings).
+    both searches' p95 (each question's vector as `ask` makes it).
 
     A found passage counts when it is as similar as the exact scan's k-th (within 1e-5):
     a library with repeated passages has ties, and which copy comes back is arbitrary.
@@ -221,7 +221,8 @@ def ann_recall(engine: Engine, questions: list[str], k: int = 50) -> dict[str, A
     flat.add(np.ascontiguousarray(snap.passage_vectors))
     recalls, by_id, t_ann, t_flat = [], [], [], []
     for q in questions:
-        vec = engine.embedder.embed_query(q).reshape(1, -1)
+        asked = clean_question(q, engine.settings.max_question_chars)
+        vec = engine.question_vector(snap, asked).reshape(1, -1)  # the vector `ask` searches
         t = time.perf_counter()
         scores, got = snap.dense.search(vec, k)
         t1 = time.perf_counter()

@@ -288,8 +288,7 @@ def _best_window(
     sims = vecs @ qvec
     toks = [snap.sentence_tokens(int(r)) for r in rows]
     para = snap.sent_para[rows].tolist()
-    text = snap.docs.text(p.doc_id)  # every sentence of a passage is in its essay
-    texts = [text[s:e] for s, e in snap.sent_span[rows].tolist()]
+    texts = snap.sentence_texts(rows)
     holds = [bool(form.search(t)) for t in texts] if form is not None else None
     window, lo, hi = _scan_windows(sims, vecs @ vecs.T, toks, para, rarity, weights, holds)
     lo, hi = _complete_window(texts, para, lo, hi)

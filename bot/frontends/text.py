@@ -12,11 +12,9 @@ from bot.answer.summarize import Summary
 from bot.answer.whosaid import WhoSaid
 
 _NOT_COVERED = "The library does not cover that"
+_NOTHING_CLOSE = "None of the essays says anything close enough to quote"
 _TRY = "try asking about what they discuss ({hint} lists them)."
 ESSAYS_HINT = "`python bot.py essays`"
-DECLINE = f"{_NOT_COVERED}. None of the essays says anything close enough to quote; " + _TRY.format(
-    hint=ESSAYS_HINT
-)
 
 
 def decline(ans: Answer | None = None, essays_hint: str = ESSAYS_HINT) -> str:
@@ -26,12 +24,11 @@ def decline(ans: Answer | None = None, essays_hint: str = ESSAYS_HINT) -> str:
         ans: The declined answer (None for a summary or a topic).
         essays_hint: How this front end lists the essays.
     """
+    try_instead = _TRY.format(hint=essays_hint)
     if ans is None or not ans.unknown_names:
-        return DECLINE.replace(ESSAYS_HINT, essays_hint)
+        return f"{_NOT_COVERED}. {_NOTHING_CLOSE}; {try_instead}"
     names = ", ".join(ans.unknown_names)
-    return (
-        f"{_NOT_COVERED}: no essay mentions {names}. " + _TRY.format(hint=essays_hint).capitalize()
-    )
+    return f"{_NOT_COVERED}: no essay mentions {names}. {try_instead.capitalize()}"
 
 
 def one_line(text: str) -> str:
@@ -140,7 +137,7 @@ def render_summary(summary: Summary, width: int = 88) -> str:
     perspective summaries group points under the essay or the author they come from.
     """
     if summary.abstained:
-        return DECLINE
+        return decline()
 
     def quote(ex: Excerpt) -> str:
         return textwrap.fill(

@@ -337,8 +337,15 @@ class Snapshot:
 
     def sentence_text(self, row: int) -> str:
         """The exact text of a sentence row."""
-        s, e = self.sent_span[row]
-        return self.docs.text(self.sent_doc[row])[int(s) : int(e)]
+        return self.sentence_texts(np.array([row]))[0]
+
+    def sentence_texts(self, rows: np.ndarray) -> list[str]:
+        """The exact texts of sentence rows, each essay's text looked up once (a passage's
+        sentences share one: choosing quotes reads them for 20 passages a question)."""
+        ordinals = self.sent_doc.ordinals[rows].tolist()
+        texts = {o: self.docs.text(self.sent_doc.doc_ids[o]) for o in set(ordinals)}
+        spans = self.sent_span[rows].tolist()
+        return [texts[o][s:e] for o, (s, e) in zip(ordinals, spans, strict=True)]
 
     def passage_counts(self) -> dict[str, int]:
         """Passages per document."""
