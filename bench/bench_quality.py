@@ -129,7 +129,9 @@ def _answer_rank(engine: Engine, item: dict[str, Any]) -> int | None:
     return None
 
 
-def where_missed(engine: Engine, items: list[dict[str, Any]], result: dict[str, Any]) -> dict:
+def where_missed(
+    engine: Engine, items: list[dict[str, Any]], result: dict[str, Any]
+) -> dict[str, int]:
     """Each in-scope question missed at hit@3, by where its answer was lost."""
     by_id = {row["id"]: row for row in result["rows"]}
     counts = {"in scope": 0, "hit@3": 0, "examined": 0, "candidate": 0, "not candidate": 0}
