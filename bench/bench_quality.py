@@ -30,8 +30,8 @@ import faiss
 from common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 
 from bot.answer.engine import Engine, clean_question
+from bot.answer.quotes import RERANK, Answer, Excerpt, make_excerpt
 from bot.answer.retrieve import retrieve
-from bot.answer.search import RERANK, Answer, Excerpt, make_excerpt
 from bot.frontends.evaluate import evaluate, normalise, out_of_scope, read_questions
 from bot.index.embed import Embedder
 from bot.index.lexical import tokenize

@@ -22,9 +22,9 @@ import numpy as np
 from common import ROOT, SHARED_EVAL, index_dir, percentiles, save_result
 
 from bot.answer.engine import Engine
-from bot.answer.search import answer
+from bot.answer.quotes import answer
 from bot.index.embed import Embedder
-from bot.index.store import Snapshot
+from bot.index.snapshot import Snapshot
 from bot.settings import Settings
 
 QUESTIONS = [

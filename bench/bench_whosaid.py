@@ -22,7 +22,7 @@ from common import SEEDS, SHARED_EVAL, percentiles, save_result
 from bot.answer.whosaid import WhoSaid, who_said, words
 from bot.index.chunks import chunk_document
 from bot.index.lexical import LexicalIndex
-from bot.index.store import PassageRow, Snapshot
+from bot.index.snapshot import PassageRow, Snapshot
 from bot.ingest.documents import library_files, parse_document, read_document
 
 

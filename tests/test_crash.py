@@ -12,7 +12,7 @@ import pytest
 
 from bot.answer.engine import Engine
 from bot.index.embed import Embedder
-from bot.index.store import current_generation
+from bot.index.generations import current_generation
 from bot.settings import ROOT, Settings
 from tests.published import assert_published
 
@@ -36,12 +36,12 @@ from bot.index.build import build_index
 from bot.index.embed import Embedder
 from bot.settings import Settings
 
-def on_stage(stage):
+def progress(stage, done, total):
     print(stage, flush=True)
     if stage == sys.argv[1]:
         sys.stdin.read()
 
-build_index(Settings.from_env(), Embedder(), on_stage=on_stage)
+build_index(Settings.from_env(), Embedder(), progress=progress)
 """
 
 

@@ -11,7 +11,7 @@ import pytest
 from bot.admin.library import LibraryAdmin
 from bot.answer.engine import Engine
 from bot.frontends.cli import main
-from bot.index.store import current_generation, intact
+from bot.index.generations import current_generation, intact
 
 QUESTION = "Why can't Putin afford to end the war?"
 ESSAY = (

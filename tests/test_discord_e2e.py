@@ -494,7 +494,7 @@ async def test_essays_summary_and_perspectives(harness: Harness) -> None:
     longest = max(harness.bot.engine.snapshot().docs.values(), key=lambda d: len(d.text))
     s = harness.server.interaction(
         "summary", [{"name": "essay", "type": 1, "options": [
-            {"name": "essay", "type": 3, "value": longest.doc_id}]}],
+            {"name": "essay", "type": 3, "value": longest.meta.doc_id}]}],
     )  # fmt: skip
     await harness.command(s)
     embeds = (await harness.followup(s)).json["embeds"]
@@ -645,8 +645,9 @@ async def test_essays_pages_through_a_large_library(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bot.answer.engine import EssayInfo
+    from bot.ingest.documents import EssayMeta
 
-    many = [EssayInfo(f"essay-{i:03d}", f"Essay {i}", "A. Writer", None, None, 4)
+    many = [EssayInfo(EssayMeta(f"essay-{i:03d}", f"Essay {i}", "A. Writer"), 4)
             for i in range(300)]  # fmt: skip
     monkeypatch.setattr(harness.bot.engine, "indexed_essays", lambda: many)
     q = harness.server.interaction("essays")
@@ -663,7 +664,7 @@ async def test_essays_pages_through_a_large_library(
         _assert_within_limits(page["data"]["embeds"])
         ids += [f["value"].split("`")[1] for f in page["data"]["embeds"][0]["fields"]]
         sent = {**sent, "components": page["data"]["components"]}
-    assert ids == [e.doc_id for e in many]  # all 300, once each, none truncated
+    assert ids == [e.essay.doc_id for e in many]  # all 300, once each, none truncated
     last = {c["label"]: c.get("disabled", False) for row in sent["components"]
             for c in row["components"]}  # fmt: skip
     assert last == {"◀ Previous": False, "Next ▶": True}

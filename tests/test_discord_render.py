@@ -9,7 +9,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.answer.engine import EssayInfo
-from bot.answer.search import Answer, Excerpt
+from bot.answer.quotes import Answer, Excerpt
 from bot.answer.summarize import Summary
 from bot.frontends.discord.embeds import (
     ELLIPSIS,
@@ -22,6 +22,7 @@ from bot.frontends.discord.embeds import (
     summary_embeds,
     trim,
 )
+from bot.ingest.documents import EssayMeta, Role
 
 WORDS = st.lists(
     st.text(alphabet="abcdefghij*_~`|>@.!?,", min_size=1, max_size=12), min_size=1, max_size=400
@@ -47,9 +48,8 @@ def test_trim_never_exceeds_and_never_cuts_a_word(words: list[str], limit: int) 
 
 
 def _excerpt(quote: str, title: str = "T") -> Excerpt:
-    return Excerpt(quote=quote, doc_id="d", title=title, author="A", date=None, source="S",
-                   role="essay", start=0, end=len(quote), score=1.0, paragraph=1,
-                   essay_author="A")  # fmt: skip
+    return Excerpt(quote=quote, essay=EssayMeta("d", title, "A", None, "S"), author="A",
+                   role=Role.ESSAY, start=0, end=len(quote), score=1.0, paragraph=1)  # fmt: skip
 
 
 def test_long_quotes_fit_every_limit() -> None:
@@ -79,8 +79,8 @@ def test_summary_of_many_points_fits() -> None:
 
 def test_essays_listing_pages_through_every_essay() -> None:
     essays = [
-        EssayInfo(f"id-{i}", f"A long title number {i} " * 20, "An Author " * 30, "2020-01-01",
-                  "Source " * 60, 3)
+        EssayInfo(EssayMeta(f"id-{i}", f"A long title number {i} " * 20, "An Author " * 30,
+                            "2020-01-01", "Source " * 60), 3)
         for i in range(300)
     ]  # fmt: skip
     pages = essay_pages(len(essays))
@@ -90,14 +90,15 @@ def test_essays_listing_pages_through_every_essay() -> None:
         assert len(embed) <= EMBED_TOTAL and len(embed.fields) <= 25
         assert f"page {page + 1}/{pages}" in (embed.footer.text or "")
         seen += [f.value.split("`")[1] for f in embed.fields]
-    assert seen == [e.doc_id for e in essays]  # every essay once, in order, none dropped
+    assert seen == [e.essay.doc_id for e in essays]  # every essay once, in order, none dropped
 
 
 def test_markdown_heavy_summaries_fit_after_escaping() -> None:
     """Escaping doubles a markdown-heavy quote; the 6,000 total is counted after it."""
     heavy = "*_~`|>* " * 150
     points = tuple(
-        replace(_excerpt(f"{heavy} point {i}.", f"Essay {i // 2}"), doc_id=f"d{i // 2}",
+        replace(_excerpt(f"{heavy} point {i}.", f"Essay {i // 2}"),
+                essay=EssayMeta(f"d{i // 2}", f"Essay {i // 2}", f"Author {i // 2}"),
                 author=f"Author {i // 2}")
         for i in range(20)
     )  # fmt: skip

@@ -8,8 +8,8 @@ import pytest
 
 from bot.ingest.chunking import make_passages, split_sentences
 from bot.ingest.documents import (
-    COMMENT,
     DocumentError,
+    Role,
     decode_text,
     parse_document,
     read_document,
@@ -25,7 +25,7 @@ def _kept(doc) -> list[str]:  # type: ignore[no-untyped-def]
 def test_raw_text_without_metadata_ingests(name: str) -> None:
     raw = (RAW / name).read_text(encoding="utf-8")
     doc = parse_document(raw, doc_id=Path(name).stem)
-    assert doc.author is None and doc.title  # title from the first line
+    assert doc.meta.author is None and doc.meta.title  # title from the first line
     assert doc.text == raw  # stored as published
     for para in _kept(doc):
         assert para in raw
@@ -37,7 +37,7 @@ def test_raw_text_without_metadata_ingests(name: str) -> None:
 def test_comments_found_without_metadata() -> None:
     raw = (RAW / "000_4f3bc5a24f05ce64.txt").read_text(encoding="utf-8")
     doc = parse_document(raw, doc_id="analyst")
-    comments = [doc.text[p.start : p.end] for p in doc.paragraphs if p.role == COMMENT]
+    comments = [doc.text[p.start : p.end] for p in doc.paragraphs if p.role == Role.COMMENT]
     assert len(comments) == 3
     assert comments[0].startswith("I like the Lend Lease idea.")
     assert comments[0].endswith("when the bill comes.")
@@ -53,7 +53,7 @@ def test_blogger_leftovers_and_date_line() -> None:
     kept = _kept(doc)
     assert not any(k in ("Feb 3, 2026", "Image: Russia Matters") for k in kept)
     assert not any(k.startswith("Why Putin Cannot Afford") for k in kept)  # title line
-    assert all(p.role != COMMENT for p in doc.paragraphs)  # "0 comments:" has none
+    assert all(p.role != Role.COMMENT for p in doc.paragraphs)  # "0 comments:" has none
 
 
 def test_sentences_keep_abbreviations_dates_and_lists() -> None:

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from bot.answer.engine import Engine, InputError
-from bot.answer.search import answer, near_duplicate, question_form, quote_tokens
+from bot.answer.quotes import answer, near_duplicate, question_form, quote_tokens
 from bot.frontends.evaluate import evaluate
 from bot.frontends.text import attribution, render_answer
-from bot.index.store import current_generation
+from bot.index.generations import current_generation
 from tests.conftest import DEV_EVAL, EXTRA_EVAL, SEEDS
 from tests.published import assert_published
 
@@ -43,7 +43,7 @@ def test_excerpts_are_verbatim_and_attributed(engine: Engine) -> None:
     for ex in ans.excerpts:
         assert_published(ex.quote, ex.doc_id, SEEDS)
     top = ans.excerpts[0]
-    assert top.author == "Mick Ryan" and top.source == "Futura Doctrina"
+    assert top.author == "Mick Ryan" and top.essay.source == "Futura Doctrina"
     assert "via A Blog by Jonathan Low" in attribution(top)
 
 
@@ -147,7 +147,7 @@ def test_model_change_triggers_rebuild(private_engine: Engine, monkeypatch) -> N
 def test_essays_listing_without_model(engine: Engine) -> None:
     essays, skipped = engine.essays()
     assert skipped == []
-    assert {e.author for e in essays} == {"Mick Ryan", "The Analyst", "Timothy O'Brien"}
+    assert {e.essay.author for e in essays} == {"Mick Ryan", "The Analyst", "Timothy O'Brien"}
     assert all(e.passages > 0 for e in essays)
 
 
@@ -182,20 +182,18 @@ def test_a_library_past_the_exact_limit_searches_a_graph_with_the_same_answers(
     """Past EXACT_UP_TO passages the index is an HNSW graph of 8-bit codes re-ranked by
     the exact vectors; `index` says so, cosines are the exact ones, and on the seeds (fewer
     passages than the graph weighs per question) it answers exactly alike."""
-    import faiss
+    from bot.index import ann
 
-    from bot.index import store
-
-    monkeypatch.setattr(store, "EXACT_UP_TO", 10)
+    monkeypatch.setattr(ann, "EXACT_UP_TO", 10)
     report = private_engine.index(force=True)
     assert report.search == "hnsw" and "HNSW graph over" in report.summary()
     snap = private_engine.snapshot()
-    refined = faiss.downcast_index(snap.dense.index)
-    assert isinstance(refined, faiss.IndexRefineFlat)
-    assert isinstance(faiss.downcast_index(refined.base_index), faiss.IndexHNSWSQ)
-    assert np.array_equal(snap.passage_vectors, engine.snapshot().passage_vectors)
-    scores, _ = snap.dense.search(snap.passage_vectors[:1], 1)
-    assert scores[0][0] == pytest.approx(float(snap.passage_vectors[0] @ snap.passage_vectors[0]))
+    assert isinstance(snap.dense, ann.HnswIndex) and snap.dense.kind == "hnsw"
+    every = slice(None)
+    assert np.array_equal(snap.dense.vectors(every), engine.snapshot().dense.vectors(every))
+    first = snap.dense.vectors(every)[0]
+    scores, rows = snap.dense.search(first[None, :], 1)
+    assert rows[0][0] == 0 and scores[0][0] == pytest.approx(float(first @ first))
     exact = evaluate(engine, _items(DEV_EVAL))["rows"]
     graph = evaluate(private_engine, _items(DEV_EVAL))["rows"]
     assert [(r["id"], r["rank"]) for r in graph] == [(r["id"], r["rank"]) for r in exact]
@@ -210,15 +208,16 @@ def test_a_graph_written_by_the_previous_format_answers_until_index_rewrites_it(
     still answers after an upgrade; `index` sees it as out of date and rewrites it."""
     import hashlib
 
-    import faiss
+    import faiss  # writes the file as format 2 did
 
-    from bot.index import store
+    from bot.index import ann
+    from bot.index.snapshot import FORMAT_VERSION
 
-    monkeypatch.setattr(store, "EXACT_UP_TO", 10)
+    monkeypatch.setattr(ann, "EXACT_UP_TO", 10)
     private_engine.index(force=True)
     generation = private_engine.snapshot().generation
     folder = private_engine.settings.index_dir / "generations" / generation
-    vectors = np.ascontiguousarray(engine.snapshot().passage_vectors)
+    vectors = np.ascontiguousarray(engine.snapshot().dense.vectors(slice(None)))
     old = faiss.IndexIDMap(faiss.IndexHNSWFlat(vectors.shape[1], 16, faiss.METRIC_INNER_PRODUCT))
     old.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
     faiss.write_index(old, str(folder / "passages.faiss"))
@@ -230,13 +229,13 @@ def test_a_graph_written_by_the_previous_format_answers_until_index_rewrites_it(
     upgraded = Engine(private_engine.settings, private_engine.embedder)  # a new process
 
     assert upgraded.changed_since_index() is None  # out of date: `index` rewrites it
-    assert isinstance(faiss.downcast_index(upgraded.snapshot().dense.index), faiss.IndexHNSW)
-    assert np.array_equal(upgraded.snapshot().passage_vectors, vectors)
+    assert upgraded.snapshot().dense.kind == "hnsw"
+    assert np.array_equal(upgraded.snapshot().dense.vectors(slice(None)), vectors)
     exact = evaluate(engine, _items(DEV_EVAL))["rows"]
     graph = evaluate(upgraded, _items(DEV_EVAL))["rows"]
     assert [(r["id"], r["rank"]) for r in graph] == [(r["id"], r["rank"]) for r in exact]
     assert upgraded.index().rebuilt
-    assert upgraded.snapshot().manifest["format"] == store.FORMAT_VERSION
+    assert upgraded.snapshot().manifest["format"] == FORMAT_VERSION
 
 
 def test_a_snapshot_keeps_answering_after_its_generation_is_deleted(
@@ -246,7 +245,7 @@ def test_a_snapshot_keeps_answering_after_its_generation_is_deleted(
     reader still holds, and the reader's answers stay whole and verbatim."""
     import shutil
 
-    from bot.index.store import load_snapshot
+    from bot.index.generations import load_snapshot
 
     question = "Why can't Putin afford to end the war?"
     snap = load_snapshot(private_engine.settings.index_dir)

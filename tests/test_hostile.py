@@ -153,20 +153,19 @@ def test_add_never_overwrites_another_file(admin: LibraryAdmin) -> None:
 #: Adds an essay in a child process that reports each indexing stage and, at the target
 #: stage, waits (reading stdin) until the test kills it.
 ADD = """
-import functools, sys
+import sys
 from pathlib import Path
-import bot.answer.engine as engine_module
 from bot.admin.library import LibraryAdmin
 from bot.answer.engine import Engine
 from bot.settings import Settings
 
-def on_stage(stage):
+def progress(stage, done, total):
     print(stage, flush=True)
     if stage == sys.argv[1]:
         sys.stdin.read()
 
-engine_module.build_index = functools.partial(engine_module.build_index, on_stage=on_stage)
-LibraryAdmin(Engine(Settings.from_env())).add("late.md", Path(sys.argv[2]).read_bytes())
+admin = LibraryAdmin(Engine(Settings.from_env()))
+admin.add("late.md", Path(sys.argv[2]).read_bytes(), "test", progress)
 """
 
 
@@ -234,7 +233,7 @@ def test_edit_refuses_a_title_with_a_line_break(admin: LibraryAdmin) -> None:
 def test_a_list_of_authors_reads_as_names(admin: LibraryAdmin) -> None:
     text = f"---\ntitle: Two hands\nauthor: [Alice Smith, Bob Jones]\n---\n{BODY}\n"
     change = admin.add("two.md", text.encode())
-    assert admin.engine.snapshot().docs[change.doc_id].author == "Alice Smith and Bob Jones"
+    assert admin.engine.snapshot().docs[change.doc_id].meta.author == "Alice Smith and Bob Jones"
 
 
 def test_cli_refuses_undecodable_questions_and_zero_excerpts(seed_index: Path) -> None:

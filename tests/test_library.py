@@ -68,14 +68,18 @@ def test_add_markdown_with_front_matter(admin: LibraryAdmin) -> None:
     assert change.report.added == ["drones-at-the-front"]
     assert change.report.passages_reused > 0  # the seeds were not re-embedded
     ex = admin.engine.ask("How have drones changed the front line?").excerpts[0]
-    assert (ex.doc_id, ex.author, ex.date) == ("drones-at-the-front", "Ann Author", "2025-05-01")
+    assert (ex.doc_id, ex.author, ex.essay.date) == (
+        "drones-at-the-front",
+        "Ann Author",
+        "2025-05-01",
+    )
 
 
 def test_add_html_page_with_chrome_and_comments(admin: LibraryAdmin) -> None:
     change = admin.add("page.html", HTML.encode())
     snap = admin.engine.snapshot()
     doc = snap.docs[change.doc_id]
-    assert doc.author == "Jane Roe" and doc.date == "2025-03-01"
+    assert doc.meta.author == "Jane Roe" and doc.meta.date == "2025-03-01"
     kept = [doc.text[p.start : p.end] for p in doc.paragraphs]
     assert not any("Home" in k or "Copyright" in k or "Privacy" in k for k in kept)
     comments = [k for k, p in zip(kept, doc.paragraphs, strict=True) if p.role == "comment"]
@@ -88,7 +92,7 @@ def test_add_html_page_with_chrome_and_comments(admin: LibraryAdmin) -> None:
 def test_add_pdf_made_in_the_test(admin: LibraryAdmin) -> None:
     change = admin.add("shells.pdf", _pdf_bytes())
     doc = admin.engine.snapshot().docs[change.doc_id]
-    assert doc.title == "Shells and factories" and doc.author == "Sam Writer"
+    assert doc.meta.title == "Shells and factories" and doc.meta.author == "Sam Writer"
     ans = admin.engine.ask("Why do drone factories matter for Europe?")
     assert ans.excerpts[0].doc_id == change.doc_id
     assert_published(ans.excerpts[0].quote, change.doc_id, admin.settings.seeds_dir)
@@ -100,7 +104,7 @@ def test_add_text_in_other_encodings(admin: LibraryAdmin, encoding: str) -> None
     change = admin.add("notes.txt", text.encode(encoding), author="Olena Writer")
     doc = admin.engine.snapshot().docs[change.doc_id]
     assert "Drone warfare — “new” — has changed" in doc.text
-    assert doc.title == "Notes from Kharkiv" and doc.author == "Olena Writer"
+    assert doc.meta.title == "Notes from Kharkiv" and doc.meta.author == "Olena Writer"
 
 
 @pytest.mark.parametrize(
@@ -140,7 +144,7 @@ def test_edit_metadata_without_reembedding(admin: LibraryAdmin) -> None:
     change = admin.edit("drones", author="Right Name", date="2025-06-01")
     assert change.report.passages_embedded == 0 and change.report.changed == ["drones"]
     ex = admin.engine.ask("How have drones changed the front line?").excerpts[0]
-    assert (ex.author, ex.date) == ("Right Name", "2025-06-01")
+    assert (ex.author, ex.essay.date) == ("Right Name", "2025-06-01")
     with pytest.raises(RejectedError, match="no essay with id"):
         admin.edit("nope", author="X")
 

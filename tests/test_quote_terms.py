@@ -6,8 +6,8 @@ import math
 
 import numpy as np
 
+from bot.answer.quotes import _scan_windows
 from bot.answer.retrieve import WEIGHTS
-from bot.answer.search import _scan_windows
 from bot.index.lexical import LexicalIndex, tokenize
 
 PASSAGES = [

@@ -19,7 +19,8 @@ from typing import Any
 
 from bot.admin.audit import AuditLog
 from bot.answer.engine import Engine
-from bot.index.build import IndexReport, Progress, lock_for
+from bot.index.build import IndexReport, lock_for
+from bot.index.generations import Progress, no_progress
 from bot.ingest.convert import Converted, convert_upload
 from bot.ingest.documents import (
     META_KEYS,
@@ -89,7 +90,7 @@ class LibraryAdmin:
                 doc = read_document(path)
             except DocumentError:
                 continue
-            docs.setdefault(doc.doc_id, (path, doc))
+            docs.setdefault(doc.meta.doc_id, (path, doc))
         return docs
 
     def _find(self, doc_id: str) -> tuple[Path, Document]:
@@ -133,7 +134,7 @@ class LibraryAdmin:
         filename: str,
         data: bytes,
         who: str = "cli",
-        progress: Progress | None = None,
+        progress: Progress = no_progress,
         **meta: Any,
     ) -> Change:
         """Validate an uploaded essay, store it in the library, index it incrementally.
@@ -186,11 +187,11 @@ class LibraryAdmin:
         for other_id, (_, other) in existing.items():
             if _body_hash(other) == body:
                 raise RejectedError(
-                    f"{name} is the same text as essay {other_id!r} ({other.title})"
+                    f"{name} is the same text as essay {other_id!r} ({other.meta.title})"
                 )
 
     def _add(
-        self, filename: str, data: bytes, meta: dict[str, Any], progress: Progress | None
+        self, filename: str, data: bytes, meta: dict[str, Any], progress: Progress
     ) -> tuple[Change, Document]:
         name = Path(filename).name or "upload"
         self._check_upload(name, data)
@@ -210,9 +211,9 @@ class LibraryAdmin:
         self._check_essay(name, doc, existing)
         target = self.settings.seeds_dir / f"{doc_id}.md"
         report = self._go_live(target, text, progress)
-        return Change("add", doc_id, doc.title, self._passages(doc_id), report), doc
+        return Change("add", doc_id, doc.meta.title, self._passages(doc_id), report), doc
 
-    def _go_live(self, target: Path, text: str, progress: Progress | None) -> IndexReport:
+    def _go_live(self, target: Path, text: str, progress: Progress) -> IndexReport:
         """Index a new essay from a staging copy, then move it into the library folder.
 
         The library folder changes only after the index that includes the essay is live:
@@ -285,7 +286,7 @@ class LibraryAdmin:
                 )
                 doc = read_document(path)
             record["content_hash"] = doc.content_hash
-        return Change("edit", doc_id, doc.title, self._passages(doc_id), report)
+        return Change("edit", doc_id, doc.meta.title, self._passages(doc_id), report)
 
     def remove(self, doc_id: str, who: str = "cli") -> Change:
         """Take an essay out of the library (a copy is kept under INDEX_DIR/removed/).
@@ -301,10 +302,10 @@ class LibraryAdmin:
             shutil.copy2(path, backup)
             report = self._apply(path.unlink, lambda: shutil.copy2(backup, path))
             record.update(content_hash=doc.content_hash, backup=str(backup))
-        return Change("remove", doc_id, doc.title, 0, report)
+        return Change("remove", doc_id, doc.meta.title, 0, report)
 
     def reindex(
-        self, who: str = "cli", force: bool = False, progress: Progress | None = None
+        self, who: str = "cli", force: bool = False, progress: Progress = no_progress
     ) -> IndexReport:
         """Rebuild the index from the library folder, reporting what changed.
 

@@ -1,4 +1,9 @@
-"""The engine: one object the CLI and the Discord bot both call. No Discord in here."""
+"""The engine: one object the CLI and the Discord bot both call. No Discord in here.
+
+Front ends reach the library through it alone (an import-linter contract keeps them off
+``bot.index`` and ``bot.ingest``): it hands them :class:`EssayMeta`, results, and the
+:data:`Progress` hook type of a build.
+"""
 
 from __future__ import annotations
 
@@ -13,54 +18,47 @@ from typing import Any
 import numpy as np
 
 from bot.answer.feedback import Asker, FeedbackStore, Rated
+from bot.answer.quotes import Answer, Excerpt, Ranked, answer, context
 from bot.answer.retrieve import named_authors, without_authors
-from bot.answer.search import Answer, Excerpt, Ranked, answer, context
 from bot.answer.sources import claims
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
 from bot.answer.whosaid import MIN_WORDS as WHOSAID_MIN_WORDS
 from bot.answer.whosaid import WhoSaid, who_said, words
-from bot.index.build import (
-    IndexReport,
-    Progress,
-    Staged,
-    build_index,
-    changed_since_index,
-    is_stale,
-)
+from bot.errors import UserError
+from bot.index.build import IndexReport, Staged, build_index, changed_since_index, is_stale
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder
-from bot.index.store import (
-    DocMeta,
+from bot.index.generations import (
     IndexMissing,
-    Snapshot,
+    Progress,
     current_generation,
     load_snapshot,
+    no_progress,
 )
-from bot.ingest.documents import Document, DocumentError, load_library
+from bot.index.snapshot import Snapshot
+from bot.ingest.documents import Document, DocumentError, EssayMeta, load_library
 from bot.settings import Settings
 
 #: The longest chat message `sources` reads (Discord's own limit with Nitro).
 MAX_MESSAGE_CHARS = 4000
 
 
-class InputError(ValueError):
+class InputError(UserError):
     """The user's input cannot be used; the message says why, in one line."""
 
 
 @dataclass(frozen=True)
 class EssayInfo:
-    """One line of the library listing."""
+    """One line of the library listing: an essay and how many passages it has."""
 
-    doc_id: str
-    title: str
-    author: str | None
-    date: str | None
-    source: str | None
+    essay: EssayMeta
     passages: int
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return dict(self.__dict__)
+        """JSON-ready form (the listing's fields, flat)."""
+        e = self.essay
+        return {"doc_id": e.doc_id, "title": e.title, "author": e.author, "date": e.date,
+                "source": e.source, "passages": self.passages}  # fmt: skip
 
 
 def clean_question(text: str, limit: int, what: str = "question") -> str:
@@ -119,7 +117,7 @@ class Engine:
     def index(
         self,
         force: bool = False,
-        progress: Progress | None = None,
+        progress: Progress = no_progress,
         staged: Staged | None = None,
     ) -> IndexReport:
         """Bring the index up to date and load it; make the question model's export.
@@ -157,6 +155,10 @@ class Engine:
                 self.index()
             assert self._snapshot is not None
             return self._snapshot
+
+    def has_index(self) -> bool:
+        """Whether a live index generation exists (else the first question builds one)."""
+        return current_generation(self.settings.index_dir) is not None
 
     def changed_since_index(self) -> list[str] | None:
         """Library files changed since the live index was built (None: all of it)."""
@@ -270,17 +272,34 @@ class Engine:
 
     # --- summaries ------------------------------------------------------------------
 
-    def find_essays(self, name: str) -> list[DocMeta]:
+    def find_essays(self, name: str) -> list[EssayMeta]:
         """Essays a (partial) name can mean, best kind of match first."""
         return match_essays(self.snapshot(), name)
 
-    def resolve_essay(self, name: str) -> Document:
+    def resolve_essay(self, name: str) -> EssayMeta:
         """The one essay a name means.
 
         Raises:
             InputError: None or several match.
         """
-        return resolve_essay(self.snapshot(), name)
+        return resolve_essay(self.snapshot(), name).meta
+
+    def essay_hashes(self) -> dict[str, str]:
+        """Each indexed essay's content hash, by id: what tells a new or changed essay
+        from one already announced."""
+        return {d: r.content_hash for d, r in self.snapshot().docs.records.items()}
+
+    def key_points(self, doc_id: str, points: int) -> tuple[EssayMeta, Summary]:
+        """An indexed essay's metadata and its stored key sentences, from one snapshot.
+
+        Raises:
+            InputError: No essay has this id.
+        """
+        snap = self.snapshot()
+        if doc_id not in snap.docs:
+            raise InputError(f"No essay called {doc_id!r}.")
+        doc = snap.docs[doc_id]
+        return doc.meta, essay_summary(snap, doc, points)
 
     def summary(self, essay: str, points: int | None = None) -> Summary:
         """The stored key sentences of one essay (id or unambiguous part of its title).
@@ -334,7 +353,7 @@ class Engine:
         """The library as the live index has it (what questions are answered from)."""
         snap = self.snapshot()
         counts = snap.passage_counts()
-        return [_info(d, counts.get(d.doc_id, 0)) for d in snap.docs.meta.values()]
+        return [EssayInfo(e, counts.get(e.doc_id, 0)) for e in snap.docs.essays()]
 
     def essays(self) -> tuple[list[EssayInfo], list[str]]:
         """The library as it is in the folder, without loading the model.
@@ -348,17 +367,13 @@ class Engine:
                 if isinstance(item, DocumentError):
                     raise item
                 chunks = chunk_document(item, max_sentences=self.settings.max_essay_sentences)
-                out.append(_info(item, len(chunks.passages)))
+                out.append(EssayInfo(item.meta, len(chunks.passages)))
             except DocumentError as exc:
                 skipped.append(str(exc))
         return out, skipped
 
 
-def _info(doc: Document | DocMeta, passages: int) -> EssayInfo:
-    return EssayInfo(doc.doc_id, doc.title, doc.author, doc.date, doc.source, passages)
-
-
-def match_essays(snap: Snapshot, name: str) -> list[DocMeta]:
+def match_essays(snap: Snapshot, name: str) -> list[EssayMeta]:
     """Essays a name can mean, most specific match first: the exact id, the exact
     title, the name as whole words of an id, title or author ("Federalist No. 5" is not
     No. 50), then as any part of them. Only the first kind that matches counts.
@@ -366,14 +381,14 @@ def match_essays(snap: Snapshot, name: str) -> list[DocMeta]:
     An empty name matches every essay (autocomplete before anything is typed).
     """
     needle = " ".join(name.split()).casefold()
-    docs = list(snap.docs.meta.values())
+    docs = snap.docs.essays()
     if not needle:
         return docs
     if needle in snap.docs:
-        return [snap.docs.meta[needle]]
+        return [snap.docs.records[needle].meta]
     words = re.compile(rf"(?<!\w){re.escape(needle)}(?!\w)")
 
-    def fields(d: DocMeta) -> list[str]:
+    def fields(d: EssayMeta) -> list[str]:
         return [d.doc_id, " ".join(d.title.split()).casefold(), (d.author or "").casefold()]
 
     tiers = (
@@ -400,7 +415,7 @@ def resolve_essay(snap: Snapshot, name: str) -> Document:
     if len(matches) == 1:
         return snap.docs[matches[0].doc_id]
     if not matches:
-        listing = "; ".join(f"{d.doc_id} ({d.title})" for d in snap.docs.meta.values())
+        listing = "; ".join(f"{d.doc_id} ({d.title})" for d in snap.docs.essays())
         raise InputError(f"No essay matches {name!r}. Essays: {listing}")
     listing = "; ".join(f"{d.doc_id} ({d.title})" for d in matches)
     raise InputError(f"{name!r} matches several essays: {listing}")

@@ -19,7 +19,7 @@ from functools import lru_cache
 import numpy as np
 
 from bot.index.lexical import tokenize
-from bot.index.store import Snapshot
+from bot.index.snapshot import Snapshot
 
 CANDIDATES = 50  # passages from each ranking
 AUTHOR_CANDIDATES = 10  # and from each ranking among the essays of authors it names
@@ -181,9 +181,9 @@ def _dense(snap: Snapshot, qvec: np.ndarray, k: int, lo: int, hi: int) -> list[i
     """The `k` passages nearest the question: FAISS over the library, or an exact scan of
     one essay's few passages (the same answer whatever kind of index the library has)."""
     if (lo, hi) == (0, len(snap.passages)):
-        _, ids = snap.dense.search(qvec.reshape(1, -1).astype(np.float32), k)
+        _, ids = snap.dense.search(qvec.reshape(1, -1), k)
         return [int(i) for i in ids[0] if i >= 0]
-    sims = snap.passage_vectors[lo:hi] @ qvec
+    sims = snap.dense.vectors(slice(lo, hi)) @ qvec
     return [lo + int(i) for i in np.argsort(-sims)[:k]]
 
 
@@ -194,7 +194,7 @@ def _lexical(
     and the rows of the best `k` that score at all, best first."""
     if not q_tokens or not snap.lexical.size:
         return np.zeros(hi - lo, dtype=np.float32), []
-    bm25 = np.asarray(snap.lexical.retriever.get_scores(q_tokens), dtype=np.float32)[lo:hi]
+    bm25 = snap.lexical.scores(q_tokens)[lo:hi]
     scored = np.flatnonzero(bm25)  # most passages share no term with the question
     return bm25, [lo + int(i) for i in scored[_top(bm25[scored], k)]]
 
@@ -219,9 +219,8 @@ def _authors_best(
     runs = snap.author_runs(frozenset(named))
     if not runs or sum(hi - lo for lo, hi in runs) > AUTHOR_SCAN_LIMIT:
         return []
-    vectors = snap.passage_vectors
     rows = np.concatenate([np.arange(lo, hi) for lo, hi in runs])
-    sims = np.concatenate([vectors[lo:hi] @ qvec for lo, hi in runs])
+    sims = np.concatenate([snap.dense.vectors(slice(lo, hi)) @ qvec for lo, hi in runs])
     by_dense = rows[_top(sims, AUTHOR_CANDIDATES)]
     by_bm25 = rows[_top(bm25[rows], AUTHOR_CANDIDATES)]
     return [int(r) for r in by_dense] + [int(r) for r in by_bm25 if bm25[r] > 0]
@@ -229,8 +228,7 @@ def _authors_best(
 
 def _best_sentences(snap: Snapshot, qvec: np.ndarray, rows: list[int]) -> np.ndarray:
     """Each passage's best sentence's cosine with the question."""
-    table = snap.passages.rows[rows]  # columns 3 and 4: first sentence row, count
-    firsts, counts = table[:, 3], table[:, 4]
+    firsts, counts = snap.passages.sentence_ranges(rows)
     owner = np.repeat(np.arange(len(rows)), counts)
     starts = np.cumsum(counts) - counts  # each passage's first place in `index`
     index = np.arange(len(owner)) + np.repeat(firsts - starts, counts)
@@ -284,7 +282,7 @@ def retrieve(
     whole = (lo, hi) == (0, len(snap.passages))
     by_author = _authors_best(snap, qvec, named, bm25, whole)
     rows = list(dict.fromkeys(dense + by_bm25 + by_author))
-    cosines = snap.passage_vectors[rows] @ qvec
+    cosines = snap.dense.vectors(rows) @ qvec
     boosts = _boosts(snap, rows, named, set(q_tokens), weights)
     score = (
         weights.dense * _z(cosines)
@@ -301,10 +299,10 @@ def _boosts(
     snap: Snapshot, rows: list[int], named: set[str], q_set: set[str], weights: Weights
 ) -> np.ndarray:
     """Each candidate's named-author and title boost (worked out once per essay)."""
-    ordinals = snap.passages.rows[rows, 0]
+    ordinals = snap.passages.essay_ordinals(rows)
     per_essay = {}
     for ordinal in set(ordinals.tolist()):
-        doc = snap.docs.meta[snap.passages.doc_ids[ordinal]]
+        doc = snap.docs.records[snap.passages.doc_ids[ordinal]].meta
         title = title_share(snap, doc.doc_id, q_set)
         per_essay[ordinal] = weights.named * (doc.author in named) + weights.title * title
     return np.array([per_essay[o] for o in ordinals.tolist()], dtype=np.float64)

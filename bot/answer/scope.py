@@ -7,7 +7,7 @@ question names someone or something (a capitalised word inside the sentence: "Ro
 be about it. On the evaluation sets no in-scope question names an unknown, and library2's
 off-topic questions naming one (Robespierre, Cuba, NAACP, Lilliput, ...) are all declined.
 A name spelled otherwise than the essays spell it ("Kiev") leaves the rest of the question
-matching closely, so :func:`bot.answer.search.answer` still answers when a passage is
+matching closely, so :func:`bot.answer.quotes.answer` still answers when a passage is
 that close.
 """
 
@@ -20,7 +20,7 @@ from rapidfuzz.distance import Levenshtein
 
 from bot.answer.retrieve import author_terms
 from bot.index.lexical import tokenize
-from bot.index.store import Snapshot
+from bot.index.snapshot import Snapshot
 
 _CAPITALISED = re.compile(r"(?<![\w’'])[A-Z][\w’'\-]*")
 _SENTENCE_END = ".?!"

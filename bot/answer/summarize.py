@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from bot.answer.search import (
+from bot.answer.quotes import (
     Excerpt,
     attribute,
     make_excerpt,
@@ -23,8 +23,8 @@ from bot.answer.search import (
     quotes,
     select,
 )
-from bot.index.store import Snapshot
-from bot.ingest.documents import COMMENT, Document
+from bot.index.snapshot import Snapshot
+from bot.ingest.documents import Document, Role
 
 TOPIC_PER_ESSAY = 2
 TOPIC_ESSAYS = 5
@@ -53,13 +53,13 @@ class Summary:
 
 def essay_summary(snap: Snapshot, doc: Document, n_points: int) -> Summary:
     """The stored summary of an essay, its `n_points` best points in essay order."""
-    stored = snap.extras.get("summary", {}).get(doc.doc_id, {}).get("value", [])
+    stored = snap.extras.get("summary", {}).get(doc.meta.doc_id, {}).get("value", [])
     best = sorted(stored, key=lambda p: p["rank"])[: max(1, n_points)]
     points = tuple(
         make_excerpt(doc, p["start"], p["end"], p["paragraph"], p["score"])
         for p in sorted(best, key=lambda p: p["start"])
     )
-    return Summary("essay", doc.doc_id, not points, points)
+    return Summary("essay", doc.meta.doc_id, not points, points)
 
 
 def _essay_words(snap: Snapshot, qvec: np.ndarray, text: str, threshold: float) -> list[Excerpt]:
@@ -68,7 +68,7 @@ def _essay_words(snap: Snapshot, qvec: np.ndarray, text: str, threshold: float) 
     itself (no margin under the threshold), and more passages are read than for `ask`."""
     pool, _ = quotes(snap, qvec, text, threshold, rerank=60, margin=0.0)
     attributed = (attribute(snap, q) for q in pool)
-    return [e for e in attributed if e.role != COMMENT]
+    return [e for e in attributed if e.role != Role.COMMENT]
 
 
 def topic_summary(snap: Snapshot, qvec: np.ndarray, topic: str, threshold: float) -> Summary:

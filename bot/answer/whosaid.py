@@ -18,9 +18,9 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel, Levenshtein
 
-from bot.answer.search import Excerpt, make_excerpt
+from bot.answer.quotes import Excerpt, make_excerpt
 from bot.index.lexical import stemmer, tokenize
-from bot.index.store import Snapshot
+from bot.index.snapshot import Snapshot
 
 CANDIDATES = 30  # passages BM25 hands to the aligner...
 FEW_CANDIDATES = 10  # ...or for a line of many terms, which BM25 places precisely
@@ -57,13 +57,13 @@ class Match:
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON shape of `whosaid --json` (``quote == text[start:end]``)."""
-        e = self.excerpt
+        e, essay = self.excerpt, self.excerpt.essay
         return {
-            "quote": e.quote, "doc_id": e.doc_id, "title": e.title, "author": e.author,
-            "role": e.role, "date": e.date, "source": e.source, "start": e.start,
+            "quote": e.quote, "doc_id": essay.doc_id, "title": essay.title, "author": e.author,
+            "role": e.role, "date": essay.date, "source": essay.source, "start": e.start,
             "end": e.end, "similarity": round(self.similarity, 3), "exact": self.exact,
             "words_differ": self.words_differ, "paragraph": e.paragraph,
-            "quoted_by": e.quoted_by, "via": e.via, "url": e.url,
+            "quoted_by": e.quoted_by, "via": essay.via, "url": essay.url,
         }  # fmt: skip
 
 
@@ -214,14 +214,16 @@ def who_said(snap: Snapshot, line: str, limit: int = 5) -> WhoSaid:
         if similarity >= MIN_SIMILARITY and differ <= allowed_differences(longer):
             start, stop = span[0], span[1]
             excerpt = make_excerpt(doc, start, stop, _paragraph(snap, row, start), similarity)
-            found[(doc.doc_id, start, stop)] = Match(excerpt, similarity, differ)
+            found[(doc.meta.doc_id, start, stop)] = Match(excerpt, similarity, differ)
     return WhoSaid(line, tuple(_best(list(found.values()), limit)))
 
 
 def _best(matches: list[Match], limit: int) -> list[Match]:
     """Best first; one match per place (overlapping spans of one essay keep the best)."""
     kept: list[Match] = []
-    for m in sorted(matches, key=lambda m: (-m.similarity, m.excerpt.date or "", m.excerpt.start)):
+    for m in sorted(
+        matches, key=lambda m: (-m.similarity, m.excerpt.essay.date or "", m.excerpt.start)
+    ):
         e = m.excerpt
         if not any(k.excerpt.doc_id == e.doc_id and k.excerpt.start < e.end
                    and e.start < k.excerpt.end for k in kept):  # fmt: skip

@@ -9,23 +9,31 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from bot.errors import UserError
 from bot.settings import Settings, SettingsError
 
 if TYPE_CHECKING:
     from bot.admin.library import LibraryAdmin
     from bot.answer.engine import Engine
+    from bot.answer.quotes import Answer
+    from bot.answer.summarize import Summary
+    from bot.answer.whosaid import WhoSaid
 
-EXIT_USAGE = 2
+EXIT_OK = 0
+EXIT_FAILURE = 1  # something went wrong that is not the user's input
+EXIT_USAGE = 2  # the input cannot be used (the message says why)
+EXIT_INTERRUPTED = 130  # Ctrl-C, as shells report SIGINT
+T = TypeVar("T")
 
 
 class CliError(Exception):
     """A failure to report in one line with an exit code."""
 
-    def __init__(self, message: str, code: int = 1) -> None:
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
         super().__init__(message)
         self.code = code
 
@@ -61,9 +69,7 @@ def _engine(settings: Settings) -> Engine:
 def _ensure_index(engine: Engine) -> None:
     """Build the index when there is none (saying why the first run is slower); when the
     library changed since it was built, answer from it anyway and say so."""
-    from bot.index.store import current_generation
-
-    if current_generation(engine.settings.index_dir) is None:
+    if not engine.has_index():
         print("Building the index from the library…", file=sys.stderr)
         report = engine.index(progress=ProgressBar())
         print(report.summary(), file=sys.stderr)
@@ -73,6 +79,25 @@ def _ensure_index(engine: Engine) -> None:
         what = "The library" if changed is None else f"{len(changed)} essay file(s)"
         print(f"note: {what} changed since the index was built — run `python bot.py index`",
               file=sys.stderr)  # fmt: skip
+
+
+def _read(
+    args: argparse.Namespace,
+    settings: Settings,
+    work: Callable[[Engine], T],
+    render: Callable[[T], str],
+    as_json: Callable[[T], Any],
+) -> int:
+    """What every reading command does: the engine with its index ensured, the work, and
+    its result printed as JSON (``--json``) or as text."""
+    engine = _engine(settings)
+    _ensure_index(engine)
+    result = work(engine)
+    if args.json:
+        _print_json(as_json(result))
+    else:
+        print(render(result))
+    return EXIT_OK
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
@@ -111,28 +136,21 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_sources(args: argparse.Namespace, settings: Settings) -> int:
     from bot.frontends.text import SOURCES_HEADING, answer_json, render_answer
 
-    engine = _engine(settings)
-    _ensure_index(engine)
-    found = engine.sources(args.text, k=args.k)
-    if args.json:
-        _print_json(answer_json(found))
-    else:
-        print(render_answer(found) if found.abstained else
-              f"{SOURCES_HEADING}:\n\n{render_answer(found)}")  # fmt: skip
-    return 0
+    def render(found: Answer) -> str:
+        if found.abstained:
+            return render_answer(found)
+        return f"{SOURCES_HEADING}:\n\n{render_answer(found)}"
+
+    return _read(args, settings, lambda e: e.sources(args.text, k=args.k), render, answer_json)
 
 
 def cmd_whosaid(args: argparse.Namespace, settings: Settings) -> int:
     from bot.frontends.text import render_whosaid
 
-    engine = _engine(settings)
-    _ensure_index(engine)
-    result = engine.who_said(args.text)
-    if args.json:
-        _print_json(result.as_dict())
-    else:
-        print(render_whosaid(result))
-    return 0
+    def as_json(result: WhoSaid) -> Any:
+        return result.as_dict()
+
+    return _read(args, settings, lambda e: e.who_said(args.text), render_whosaid, as_json)
 
 
 def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
@@ -142,13 +160,13 @@ def cmd_gaps(args: argparse.Namespace, settings: Settings) -> int:
     store = FeedbackStore.of(settings)
     if args.forget:
         print(f"Deleted {store.forget(args.forget)} entries of that user.")
-        return 0
+        return EXIT_OK
     gaps = store.gaps(args.limit)
     if args.json:
         _print_json({"gaps": [g.as_dict() for g in gaps]})
     else:
         print(render_gaps(gaps))
-    return 0
+    return EXIT_OK
 
 
 def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
@@ -159,11 +177,11 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
         if not store.revoke(args.revoke):
             raise CliError(f"no rating {args.revoke} (or it was revoked already)", EXIT_USAGE)
         print(f"Rating {args.revoke} revoked.")
-        return 0
+        return EXIT_OK
     entries = store.entries()
     if args.json:
         _print_json({"ratings": entries})
-        return 0
+        return EXIT_OK
     for e in entries:
         vote = "👍" if e["vote"] > 0 else "👎"
         state = " (revoked)" if e["revoked"] else ""
@@ -171,7 +189,7 @@ def cmd_feedback(args: argparse.Namespace, settings: Settings) -> int:
               f"“{e['question']}”{state}")  # fmt: skip
     if not entries:
         print("No ratings yet.")
-    return 0
+    return EXIT_OK
 
 
 def _admin(settings: Settings) -> LibraryAdmin:
@@ -195,7 +213,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
         results = admin.add_folder(path)
         for r in results:
             print(f"refused: {r}" if isinstance(r, RejectedError) else r.summary())
-        return EXIT_USAGE if any(isinstance(r, RejectedError) for r in results) else 0
+        return EXIT_USAGE if any(isinstance(r, RejectedError) for r in results) else EXIT_OK
     if not path.exists():
         raise CliError(f"no such file: {path}", EXIT_USAGE)
     try:
@@ -203,7 +221,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
     except RejectedError as exc:
         raise CliError(f"refused: {exc}", EXIT_USAGE) from exc
     print(change.summary())
-    return 0
+    return EXIT_OK
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
@@ -214,7 +232,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
     except RejectedError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     print(change.summary())
-    return 0
+    return EXIT_OK
 
 
 def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
@@ -225,37 +243,36 @@ def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
     except RejectedError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     print(change.summary())
-    return 0
+    return EXIT_OK
 
 
 def cmd_summary(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
-    _ensure_index(engine)
-    if args.topic is not None:
-        if args.essay:
-            raise CliError("give an ESSAY or --topic TEXT, not both", EXIT_USAGE)
-        summary = engine.topic(args.topic)
-    elif args.essay:
-        summary = engine.summary(args.essay, args.points)
-    else:
-        raise CliError("summary needs an ESSAY (id or part of a title) or --topic TEXT", 2)
-    return _print_summary(summary, args.json)
+    if args.topic is not None and args.essay:
+        raise CliError("give an ESSAY or --topic TEXT, not both", EXIT_USAGE)
+    if args.topic is None and not args.essay:
+        raise CliError("summary needs an ESSAY (id or part of a title) or --topic TEXT", EXIT_USAGE)
+
+    def work(engine: Engine) -> Summary:
+        if args.topic is not None:
+            return engine.topic(args.topic)
+        return engine.summary(args.essay, args.points)
+
+    return _summary(args, settings, work)
 
 
 def cmd_perspectives(args: argparse.Namespace, settings: Settings) -> int:
-    engine = _engine(settings)
-    _ensure_index(engine)
-    return _print_summary(engine.perspectives(args.question), args.json)
+    return _summary(args, settings, lambda e: e.perspectives(args.question))
 
 
-def _print_summary(summary: Any, as_json: bool) -> int:
+def _summary(
+    args: argparse.Namespace, settings: Settings, work: Callable[[Engine], Summary]
+) -> int:
     from bot.frontends.text import render_summary
 
-    if as_json:
-        _print_json(summary.as_dict())
-    else:
-        print(render_summary(summary))
-    return 0
+    def as_json(summary: Summary) -> Any:
+        return summary.as_dict()
+
+    return _read(args, settings, work, render_summary, as_json)
 
 
 def cmd_run(args: argparse.Namespace, settings: Settings) -> int:
@@ -270,7 +287,7 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
         _print_json(report.as_dict())
     else:
         print(report.summary())
-    return 0
+    return EXIT_OK
 
 
 def cmd_essays(args: argparse.Namespace, settings: Settings) -> int:
@@ -284,13 +301,13 @@ def cmd_essays(args: argparse.Namespace, settings: Settings) -> int:
         print(f"warning: skipped {reason}", file=sys.stderr)
     if args.json:
         _print_json([e.as_dict() for e in essays])
-        return 0
+        return EXIT_OK
     if not essays:
         print(f"The library at {settings.seeds_dir} is empty.")
     for e in essays:
-        meta = ", ".join(x for x in (e.author, e.date, e.source) if x)
-        print(f"{e.doc_id}\n    {e.title}\n    {meta} — {e.passages} passages")
-    return 0
+        meta = ", ".join(x for x in (e.essay.author, e.essay.date, e.essay.source) if x)
+        print(f"{e.essay.doc_id}\n    {e.essay.title}\n    {meta} — {e.passages} passages")
+    return EXIT_OK
 
 
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
@@ -309,15 +326,15 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         with_feedback = evaluate(engine, items, feedback=True)
         print(f"with feedback:    {summary_line(with_feedback)}")
         print(f"without feedback: {summary_line(result)}")
-        return 0
+        return EXIT_OK
     if args.json:
         _print_json(result)
-        return 0
+        return EXIT_OK
     for row in result["rows"]:
         state = "declined" if row["abstained"] else f"rank {row['rank']}"
         print(f"{row['id']}: {state} (best similarity {row['best_similarity']:.3f})")
     print(summary_line(result))
-    return 0
+    return EXIT_OK
 
 
 def _library_settings(settings: Settings, library: Path, index: str | None) -> Settings:
@@ -447,18 +464,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
+    except UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # noqa: BLE001 - one line for the user, the rest on request
-        from bot.answer.engine import InputError
-        from bot.ingest.documents import DocumentError
-
-        if isinstance(exc, InputError | DocumentError):
-            print(f"error: {exc}", file=sys.stderr)
-            return EXIT_USAGE
         import os
         import traceback
 
         if os.environ.get("BOT_DEBUG"):
             traceback.print_exc()
         print(f"error: {exc.__class__.__name__}: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILURE

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.answer.feedback import Gap
-from bot.answer.search import Answer, Excerpt
+from bot.answer.quotes import Answer, Excerpt, Role
 from bot.answer.summarize import Summary
 from bot.answer.whosaid import WhoSaid
 
@@ -36,30 +36,31 @@ def one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def attribution(ex: Excerpt | Any) -> str:
+def attribution(ex: Excerpt) -> str:
     """Who said it, where and when: "Mick Ryan, “Title” (2026-02-03), Futura Doctrina".
 
     Reader comments are attributed as comments on the essay, never to its author; words the
     essay quotes are attributed to their speaker, "quoted by" the essay's author.
     """
-    title = f"“{ex.title}”"
-    if ex.role == "comment":
+    essay = ex.essay
+    title = f"“{essay.title}”"
+    if ex.role == Role.COMMENT:
         who = "reader comment" if ex.author == "reader comment" else f"{ex.author} (reader comment)"
-        by = f" by {ex.essay_author}" if ex.essay_author else ""
+        by = f" by {essay.author}" if essay.author else ""
         head = f"{who} on {title}{by}"
     elif ex.quoted_by:
         note = f" ({ex.note})" if ex.note else ""
         head = f"{ex.author}{note}, quoted by {ex.quoted_by} in {title}"
-    elif ex.essay_author and ex.author != ex.essay_author:
+    elif essay.author and ex.author != essay.author:
         note = f" ({ex.note})" if ex.note else ""
-        head = f"{ex.author}{note}, on {ex.essay_author}’s {title}"
+        head = f"{ex.author}{note}, on {essay.author}’s {title}"
     else:
         head = f"{ex.author}, {title}"
-    bits = [head + (f" ({ex.date})" if ex.date else "")]
-    if ex.source:
-        bits.append(ex.source)
-    if ex.via:
-        bits.append(f"via {ex.via}")
+    bits = [head + (f" ({essay.date})" if essay.date else "")]
+    if essay.source:
+        bits.append(essay.source)
+    if essay.via:
+        bits.append(f"via {essay.via}")
     return ", ".join(bits)
 
 
@@ -156,7 +157,7 @@ def render_summary(summary: Summary, width: int = 88) -> str:
     for ex in summary.points:
         if key(ex) != current:
             current = key(ex)
-            heading = ex.title if summary.kind == "topic" else ex.author
+            heading = ex.essay.title if summary.kind == "topic" else ex.author
             out.append(f"## {heading}")
         out.append(f"{quote(ex)}\n— {attribution(ex)}, {position(ex)}")
     return "\n\n".join(out)

@@ -12,29 +12,26 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from bot.index.ann import describe_search, search_kind
 from bot.index.cache import EmbeddingCache
 from bot.index.chunks import DocChunks, chunk_document
 from bot.index.embed import Embedder, PassageVectors
-from bot.index.keypoints import SUMMARY_VERSION, essay_summary_points
-from bot.index.store import (
-    FORMAT_VERSION,
-    StageHook,
+from bot.index.generations import (
+    Progress,
     current_generation,
-    describe_search,
     intact,
-    no_stage,
+    no_progress,
     prune,
     read_manifest,
-    search_kind,
     write_generation,
 )
+from bot.index.keypoints import SUMMARY_VERSION, essay_summary_points
+from bot.index.snapshot import FORMAT_VERSION
 from bot.ingest.chunking import CHUNKER_VERSION
 from bot.ingest.documents import DocumentError, library_files, read_document
 from bot.settings import Settings
 
 EMBED_BATCH = 256  # passages per embedding call (with their sentences, sorted together)
-#: Told how a build is going: (stage, done, total); "embed" counts passages to embed.
-Progress = Callable[[str, int, int], None]
 #: Per-document results computed at index time and stored with the generation, cached by
 #: document hash: name -> (version, function of the document's chunks).
 EXTRAS: dict[str, tuple[str, Callable[[DocChunks], Any]]] = {
@@ -58,7 +55,7 @@ class IndexReport:
     waited_seconds: float = 0.0
     seconds: float = 0.0
     passages: int = 0
-    search: str = ""  # "exact" or "hnsw" (see bot.index.store.dense_index)
+    search: str = ""  # "exact" or "hnsw" (see bot.index.ann.build)
 
     def summary(self) -> str:
         """A few human-readable lines."""
@@ -183,13 +180,13 @@ def _read_library(
     for path, source in library_sources(settings, staged).items():
         try:
             doc = read_document(source, path)
-            if doc.doc_id in seen:
-                raise DocumentError(f"{path.name}: duplicate essay id {doc.doc_id!r}")
+            if doc.meta.doc_id in seen:
+                raise DocumentError(f"{path.name}: duplicate essay id {doc.meta.doc_id!r}")
             prepared.append(chunk_document(doc, cache, settings.max_essay_sentences))
         except DocumentError as exc:
             report.skipped.append(str(exc))
             continue
-        seen.add(doc.doc_id)
+        seen.add(doc.meta.doc_id)
     return prepared
 
 
@@ -197,8 +194,7 @@ def _embed(
     embedder: Embedder,
     cache: EmbeddingCache,
     prepared: list[DocChunks],
-    stage: StageHook,
-    progress: Progress | None,
+    progress: Progress,
 ) -> tuple[dict[str, PassageVectors], int]:
     """Vectors for every passage: from the cache, or embedded now and cached.
 
@@ -213,13 +209,11 @@ def _embed(
                 todo[h] = (text, c.spans(i))
     items = list(todo.items())
     for i in range(0, len(items), EMBED_BATCH):
-        if progress:
-            progress("embed", i, len(items))
+        progress("embed", i, len(items))
         batch = items[i : i + EMBED_BATCH]
-        stage("embed")
         vectors = embedder.embed_passages([t for _, (t, _) in batch], [s for _, (_, s) in batch])
         cache.put_many({h: v for (h, _), v in zip(batch, vectors, strict=True)})
-    if progress and items:
+    if items:
         progress("embed", len(items), len(items))
     return cached | cache.get_many(todo), len(todo)
 
@@ -235,9 +229,9 @@ def _extras(
         doc = chunks.doc
         for name, (version, fn) in EXTRAS.items():
             key = f"{version}:{doc.content_hash}:{model_key}"
-            prev = old_extras.get(name, {}).get(doc.doc_id)
+            prev = old_extras.get(name, {}).get(doc.meta.doc_id)
             fresh = prev if prev and prev.get("key") == key else {"key": key, "value": fn(chunks)}
-            extras[name][doc.doc_id] = fresh
+            extras[name][doc.meta.doc_id] = fresh
     return extras
 
 
@@ -251,20 +245,17 @@ def _compare(report: IndexReport, old_docs: dict[str, str], new_docs: dict[str, 
 def _build(
     settings: Settings,
     embedder: Embedder,
-    progress: Progress | None,
+    progress: Progress,
     report: IndexReport,
-    stage: StageHook,
     staged: Staged | None,
 ) -> IndexReport:
     started = time.perf_counter()
     old = read_manifest(settings.index_dir) or {}
-    stage("parse")
-    if progress:
-        progress("parse", 0, 0)
+    progress("parse", 0, 0)
     cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite", embedder.key)
     try:
         chunk_list = _read_library(settings, cache, report, staged)
-        vectors, embedded = _embed(embedder, cache, chunk_list, stage, progress)
+        vectors, embedded = _embed(embedder, cache, chunk_list, progress)
     finally:
         cache.close()
     report.passages_embedded = embedded
@@ -272,15 +263,14 @@ def _build(
     for chunks in chunk_list:
         chunks.passage_vectors = [vectors[h].passage for h in chunks.hashes]
         chunks.sentence_vectors = [vectors[h].sentences for h in chunks.hashes]
-    if progress:
-        progress("write", 0, 0)
+    progress("key-points", 0, 0)
     extras = _extras(settings, old, chunk_list, embedder.key)
-    new_docs = {c.doc.doc_id: c.doc.content_hash for c in chunk_list}
+    new_docs = {c.doc.meta.doc_id: c.doc.content_hash for c in chunk_list}
     _compare(report, old.get("docs", {}), new_docs)
     manifest = {"fingerprint": fingerprint(settings, embedder.key, staged), "docs": new_docs}
     dim = int(next(iter(vectors.values())).passage.shape[0]) if vectors else embedder.dim
     report.generation = write_generation(
-        settings.index_dir, chunk_list, manifest, dim, extras, on_stage=stage
+        settings.index_dir, chunk_list, manifest, dim, extras, progress
     )
     report.rebuilt = True
     report.passages = sum(len(c.hashes) for c in chunk_list)
@@ -305,9 +295,8 @@ def build_index(
     embedder: Embedder,
     *,
     force: bool = False,
-    progress: Progress | None = None,
+    progress: Progress = no_progress,
     lock_timeout: float = 600.0,
-    on_stage: StageHook | None = None,
     staged: Staged | None = None,
 ) -> IndexReport:
     """Bring the index up to date with the library folder.
@@ -316,10 +305,9 @@ def build_index(
         settings: Where the library and the index are.
         embedder: The model.
         force: Write a new generation even when nothing changed.
-        progress: Told each stage as it starts, and passages embedded / to embed.
+        progress: Told each stage as it starts, and passages embedded / to embed (see
+            :data:`bot.index.generations.Progress`).
         lock_timeout: How long to wait for another writer.
-        on_stage: Called with each stage's name as it starts ("parse", "embed" once
-            per batch, then the writing stages of :func:`bot.index.store.write_generation`).
         staged: Files to index as if they were already in the library folder.
 
     Returns:
@@ -345,6 +333,6 @@ def build_index(
             report.passages = int(manifest.get("counts", {}).get("passages", 0))
             report.search = manifest.get("search") or search_kind(report.passages)
             return report
-        return _build(settings, embedder, progress, report, on_stage or no_stage, staged)
+        return _build(settings, embedder, progress, report, staged)
     finally:
         lock.release()

@@ -71,7 +71,7 @@ def chunk_document(
             cache.put_sentences(key, [(s.start, s.end, s.paragraph) for s in sentences])
     if len(sentences) > max_sentences:
         raise DocumentError(
-            f"{doc.doc_id} has {len(sentences):,} sentences, over the limit of "
+            f"{doc.meta.doc_id} has {len(sentences):,} sentences, over the limit of "
             f"{max_sentences:,} (MAX_ESSAY_SENTENCES); split it into several essays"
         )
     passages = make_passages(doc, sentences)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bot.index.chunks import DocChunks
-from bot.ingest.documents import COMMENT, Document
+from bot.ingest.documents import Document, Role
 
 SUMMARY_VERSION = "s4"
 MAX_POINTS = 7
@@ -64,7 +64,7 @@ def _standalone(text: str) -> bool:
 def _authored(doc: Document, paragraph: int) -> bool:
     """Words of the essay's author (not a comment, a quoted speaker or another's intro)."""
     para = doc.paragraphs[paragraph]
-    return para.role != COMMENT and para.quoted_by is None and para.author == doc.author
+    return para.role != Role.COMMENT and para.quoted_by is None and para.author == doc.meta.author
 
 
 def _pagerank(sim: np.ndarray) -> np.ndarray:

@@ -90,6 +90,16 @@ class LexicalIndex:
             out[term] = float(np.log1p(self.size / max(df, 1)))
         return out
 
+    def scores(self, tokens: list[str]) -> np.ndarray:
+        """Every passage's BM25 score for these terms (float32, one per passage row)."""
+        if not tokens or not self.size:
+            return np.zeros(self.size, dtype=np.float32)
+        return np.asarray(self.retriever.get_scores(tokens), dtype=np.float32)
+
+    def terms(self) -> frozenset[str]:
+        """Every term of the indexed passages."""
+        return frozenset(self.retriever.vocab_dict) if self.size else frozenset()
+
     def search(self, tokens: list[str], k: int) -> tuple[np.ndarray, np.ndarray]:
         """The best `k` passage rows with a positive score, and their scores."""
         if not tokens or not self.size:

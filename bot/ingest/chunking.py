@@ -58,7 +58,7 @@ def context_header(doc: Document, paragraph: int) -> str:
         return f"Reader comment{' by ' + para.author if para.author else ''}: "
     if para.quoted_by:
         return f"{para.author}{note}, quoted by {para.quoted_by}: "
-    if para.author != doc.author:
+    if para.author != doc.meta.author:
         return f"{para.author or 'Unknown'}{note}: "
     return ""
 

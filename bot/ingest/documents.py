@@ -36,20 +36,29 @@ import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from bot.errors import UserError
 from bot.ingest.metadata import MetadataError, check_meta, load_yaml
 
-ESSAY = "essay"
-COMMENT = "comment"
+
+class Role(StrEnum):
+    """Whose words a paragraph holds: the essay's (its author's, or someone it quotes:
+    see :attr:`Paragraph.quoted_by`) or a reader comment's."""
+
+    ESSAY = "essay"
+    COMMENT = "comment"
+
+
 #: Bumped whenever cleaning or chunking changes what gets indexed.
 CLEANING_VERSION = "2"
 TEXT_SUFFIXES = (".md", ".markdown", ".txt")
 META_KEYS = ("title", "author", "date", "source", "url", "via")
 
 
-class DocumentError(ValueError):
+class DocumentError(UserError):
     """A library file cannot be read as an essay; the message says why in one line."""
 
 
@@ -72,7 +81,7 @@ class Paragraph:
     start: int
     end: int
     number: int
-    role: str
+    role: Role
     author: str | None
     note: str | None = None
     quoted_by: str | None = None
@@ -80,16 +89,35 @@ class Paragraph:
 
 
 @dataclass(frozen=True)
-class Document:
-    """One essay: metadata, the text as published, and its prose paragraphs."""
+class EssayMeta:
+    """Which essay, who wrote it, where and when it was published: everything a quote is
+    attributed by. Declared once; a document, the index's record of an essay, a listing
+    line and an excerpt each embed it.
+
+    Attributes:
+        doc_id: The essay's id (its file stem unless the front matter names one).
+        title: Its title.
+        author: Who wrote it, when known.
+        date: When it was published, as the front matter gives it.
+        source: Where it was published.
+        url: Where it can be read.
+        via: Where it was found, when that is not where it was published.
+    """
 
     doc_id: str
     title: str
-    author: str | None
-    date: str | None
-    source: str | None
-    url: str | None
-    via: str | None
+    author: str | None = None
+    date: str | None = None
+    source: str | None = None
+    url: str | None = None
+    via: str | None = None
+
+
+@dataclass(frozen=True)
+class Document:
+    """One essay: its metadata, the text as published, and its prose paragraphs."""
+
+    meta: EssayMeta
     text: str
     paragraphs: tuple[Paragraph, ...]
     content_hash: str
@@ -363,7 +391,7 @@ def _quoted_lines(lines: list[_Line], meta: dict[str, Any], name: str) -> dict[i
     return quoted
 
 
-_Key = tuple[str, str | None, str | None, str | None]  # (role, who, note, quoted_by)
+_Key = tuple[Role, str | None, str | None, str | None]  # (role, who, note, quoted_by)
 #: Lines of hard-wrapped prose: a fixed width, well under a typical paragraph's length.
 WRAP_WIDTH = range(40, 101)
 
@@ -397,11 +425,11 @@ class _Paragraphs:
         self.body = body
         self.wrapped = wrapped
         self.paragraphs: list[Paragraph] = []
-        self.numbers = {ESSAY: 0, COMMENT: 0}
+        self.numbers = {Role.ESSAY: 0, Role.COMMENT: 0}
         self.block = 0
         self.prev_key: _Key | None = None
         self.gap = True  # a dropped line or a new comment since the previous paragraph
-        self.key: _Key = (ESSAY, author, None, None)
+        self.key: _Key = (Role.ESSAY, author, None, None)
         self.open: list[int] | None = None  # [start, end] of the paragraph being read
 
     def close(self) -> None:
@@ -462,13 +490,13 @@ def _group_paragraphs(
         elif ln.kind in ("drop", "like"):
             grouper.drop()
         elif in_comments:
-            grouper.add(ln, (COMMENT, None, None, None), in_comments, likes_present)
+            grouper.add(ln, (Role.COMMENT, None, None, None), in_comments, likes_present)
         elif i in quoted:
             speaker, note = quoted[i]
-            grouper.add(ln, (ESSAY, speaker, note, voices[i][0]), in_comments, likes_present)
+            grouper.add(ln, (Role.ESSAY, speaker, note, voices[i][0]), in_comments, likes_present)
         else:
             who, note = voices[i]
-            grouper.add(ln, (ESSAY, who, note, None), in_comments, likes_present)
+            grouper.add(ln, (Role.ESSAY, who, note, None), in_comments, likes_present)
     grouper.close()
     return grouper.paragraphs
 
@@ -502,10 +530,10 @@ def parse_document(text: str, doc_id: str, path: str = "", **overrides: Any) -> 
     voices = _line_authors(lines, meta, author, name)
     quoted = _quoted_lines(lines, meta, name)
     paragraphs = _group_paragraphs(lines, body, comment_at, voices, quoted, author)
-    if not any(p.role == ESSAY for p in paragraphs):
+    if not any(p.role == Role.ESSAY for p in paragraphs):
         raise DocumentError(f"{name} has no prose left after removing page leftovers")
     digest = content_hash(CLEANING_VERSION + "\x00" + text + repr(sorted(overrides.items())))
-    return Document(
+    essay = EssayMeta(
         doc_id=slugify(str(meta.get("id") or doc_id)),
         title=str(meta["title"]).strip(),
         author=author,
@@ -513,6 +541,9 @@ def parse_document(text: str, doc_id: str, path: str = "", **overrides: Any) -> 
         source=_as_str(meta.get("source")),
         url=_as_str(meta.get("url")),
         via=_as_str(meta.get("via")),
+    )
+    return Document(
+        meta=essay,
         text=body,
         paragraphs=tuple(paragraphs),
         content_hash=digest,

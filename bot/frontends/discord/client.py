@@ -20,38 +20,17 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admin.library import LibraryAdmin, RejectedError
-from bot.answer.engine import Engine, InputError
+from bot.admin.library import LibraryAdmin
+from bot.answer.engine import Engine
 from bot.frontends.discord.cogs import EXTENSIONS
-from bot.frontends.discord.embeds import NO_MENTIONS, plain
-from bot.frontends.discord.interactions import Cooldowns, Interaction, NotAdmin, respond
+from bot.frontends.discord.embeds import NO_MENTIONS
+from bot.frontends.discord.interactions import Cooldowns, Interaction, report_error
 from bot.frontends.discord.views import LiveViews
-from bot.ingest.documents import DocumentError
 from bot.settings import Settings
 
 log = logging.getLogger("bot.discord")
 #: The servers this bot registered commands to, so a later run can empty stale ones.
 REGISTRATIONS = "discord-guilds.json"
-
-
-def error_message(error: app_commands.AppCommandError) -> tuple[str, bool]:
-    """A user-facing message for an error, and whether it is unexpected (to log)."""
-    original = getattr(error, "original", None) or error.__cause__ or error
-    if isinstance(error, app_commands.CommandOnCooldown):
-        return f"Slow down a little: try again in {error.retry_after:.0f} s.", False
-    if isinstance(error, NotAdmin):
-        return str(error), False
-    if isinstance(error, app_commands.CommandNotFound):  # a registration left over elsewhere
-        return "That command is not available here.", False
-    if isinstance(error, app_commands.NoPrivateMessage):
-        return "That command works in a server, not in DMs.", False
-    if isinstance(error, app_commands.CheckFailure):
-        return "You can't use that command here.", False
-    if isinstance(original, InputError | RejectedError | DocumentError):
-        return str(original), False
-    if isinstance(original, discord.HTTPException) and original.status == 413:
-        return "That file is too large.", False
-    return "Something went wrong; it has been logged. Please try again later.", True
 
 
 class SyncRefused(RuntimeError):
@@ -62,14 +41,8 @@ class ExplainerTree(app_commands.CommandTree["ExplainerBot"]):
     """One error handler for every command: an ephemeral reply, never a silent failure."""
 
     async def on_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
-        message, unexpected = error_message(error)
-        if unexpected:
-            log.error("command %r failed", getattr(interaction.command, "name", None),
-                      exc_info=error)  # fmt: skip
-        try:
-            await respond(interaction, content=plain(message))
-        except discord.HTTPException:
-            log.exception("could not report an error to the user")
+        name = getattr(interaction.command, "name", None)
+        await report_error(interaction, error, f"command {name!r}")
 
 
 class ExplainerBot(commands.AutoShardedBot):

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.answer.engine import EssayInfo
+from bot.answer.engine import EssayInfo, EssayMeta
 from bot.answer.feedback import Gap
-from bot.answer.search import Answer, Excerpt
+from bot.answer.quotes import Answer, Excerpt
 from bot.answer.summarize import Summary
 from bot.answer.whosaid import WhoSaid
 from bot.frontends.text import (
@@ -25,7 +25,6 @@ from bot.frontends.text import (
     position,
     render_gaps,
 )
-from bot.ingest.documents import Document
 
 # Discord's limits (https://discord.com/developers/docs/resources/message#embed-object-embed-limits)
 CONTENT = 2000
@@ -88,11 +87,14 @@ def excerpt_embed(
     attribution as footer, all within `budget` characters (and every per-field limit)."""
     budget = max(300, budget)
     prefix = heading + (f"{index}. " if index is not None else "")
-    title = prefix + trim(ex.title, min(EMBED_TITLE, budget // 5) - len(prefix))
+    title = prefix + trim(ex.essay.title, min(EMBED_TITLE, budget // 5) - len(prefix))
     footer = trim(f"— {attribution(ex)}, {position(ex)}", min(FOOTER, budget // 3))
     room = min(QUOTE_CHARS, EMBED_DESCRIPTION, budget - len(title) - len(footer))
     embed = discord.Embed(
-        title=title, url=ex.url or None, description=_fitted_block(ex.quote, room), colour=COLOUR
+        title=title,
+        url=ex.essay.url or None,
+        description=_fitted_block(ex.quote, room),
+        colour=COLOUR,
     )
     embed.set_footer(text=footer)
     return embed
@@ -165,20 +167,20 @@ def whosaid_embeds(result: WhoSaid) -> list[discord.Embed]:
     return fit(embeds)
 
 
-def announcement_embed(doc: Document, summary: Summary, changed: bool) -> discord.Embed:
+def announcement_embed(essay: EssayMeta, summary: Summary, changed: bool) -> discord.Embed:
     """The card for an essay added to the library (or changed): title and link, author,
     date, source, and its first two key sentences, verbatim."""
     head = "Updated in the library" if changed else "New in the library"
     points = [p for p in summary.points[:2] if p.quote.strip()]
     room = (EMBED_DESCRIPTION - 4) // max(1, len(points))
     embed = discord.Embed(
-        title=trim(f"{head}: {doc.title}", EMBED_TITLE), url=doc.url or None, colour=COLOUR,
+        title=trim(f"{head}: {essay.title}", EMBED_TITLE), url=essay.url or None, colour=COLOUR,
         description="\n\n".join(_fitted_block(p.quote, min(room, QUOTE_CHARS)) for p in points),
     )  # fmt: skip
-    for name, value in (("Author", doc.author), ("Date", doc.date), ("Source", doc.source)):
+    for name, value in (("Author", essay.author), ("Date", essay.date), ("Source", essay.source)):
         if value:
             embed.add_field(name=name, value=escape(trim(value, FIELD_VALUE // 2)), inline=True)
-    embed.set_footer(text=trim(f"/summary essay:{doc.doc_id} for its key sentences", FOOTER))
+    embed.set_footer(text=trim(f"/summary essay:{essay.doc_id} for its key sentences", FOOTER))
     return fit([embed])[0]
 
 
@@ -204,12 +206,12 @@ def summary_embeds(summary: Summary) -> list[discord.Embed]:
     per_group = max(1, EMBED_TOTAL // max(1, len(groups)) - 400)
     for key, points in list(groups.items())[:EMBEDS_PER_MESSAGE]:
         first = points[0]
-        heading = key if summary.kind == "perspectives" else first.title
+        heading = key if summary.kind == "perspectives" else first.essay.title
         budget = min(EMBED_DESCRIPTION, per_group) // max(1, len(points)) - 16
         lines = [f"{_quote_block(p.quote, max(60, budget))}\n*{position(p)}*" for p in points]
         embed = discord.Embed(
             title=trim(heading, EMBED_TITLE),
-            url=first.url or None,
+            url=first.essay.url or None,
             description="\n\n".join(lines)[:EMBED_DESCRIPTION],
             colour=COLOUR,
         )
@@ -246,10 +248,10 @@ def essays_embed(essays: Sequence[EssayInfo], page: int = 0) -> discord.Embed:
     shown = list(essays)[first : first + ESSAYS_PER_PAGE]
     embed.description = f"{len(essays)} essays."
     for e in shown:
-        meta = ", ".join(x for x in (e.author, e.date, e.source) if x)
+        meta = ", ".join(x for x in (e.essay.author, e.essay.date, e.essay.source) if x)
         embed.add_field(
-            name=trim(e.title, _ESSAY_NAME),
-            value=trim(f"`{e.doc_id}` · {e.passages} passages\n{escape(meta)}", _ESSAY_VALUE),
+            name=trim(e.essay.title, _ESSAY_NAME),
+            value=trim(f"`{e.essay.doc_id}` · {e.passages} passages\n{escape(meta)}", _ESSAY_VALUE),
             inline=False,
         )
     embed.set_footer(

@@ -7,15 +7,23 @@ Typed against :class:`~bot.frontends.discord.client.ExplainerBot`, so a command 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import discord
 from discord import app_commands
 
+from bot.answer.engine import EssayMeta
 from bot.answer.feedback import Asker
-from bot.frontends.discord.embeds import AUTOCOMPLETE_CHOICES, CHOICE_NAME, NO_MENTIONS, trim
-from bot.ingest.documents import Document
+from bot.frontends.discord.embeds import (
+    AUTOCOMPLETE_CHOICES,
+    CHOICE_NAME,
+    NO_MENTIONS,
+    plain,
+    trim,
+)
+from bot.frontends.discord.errors import NotAdmin, log_unexpected
 
 if TYPE_CHECKING:
     from bot.frontends.discord.client import ExplainerBot
@@ -24,9 +32,7 @@ if TYPE_CHECKING:
 else:
     Interaction: TypeAlias = discord.Interaction
 
-
-class NotAdmin(app_commands.CheckFailure):
-    """The user may not administer the library."""
+log = logging.getLogger("bot.discord")
 
 
 async def respond(interaction: Interaction, ephemeral: bool = True, **message: Any) -> None:
@@ -43,6 +49,16 @@ async def respond(interaction: Interaction, ephemeral: bool = True, **message: A
         await interaction.followup.send(ephemeral=ephemeral, **message)
     else:
         await interaction.response.send_message(ephemeral=ephemeral, **message)
+
+
+async def report_error(interaction: Interaction, error: BaseException, what: str) -> None:
+    """Tell the user what went wrong (an unexpected failure is logged, never shown), in
+    the one reply the interaction still allows; a refused reply is logged."""
+    message = log_unexpected(what, error)
+    try:
+        await respond(interaction, content=plain(message))
+    except discord.HTTPException:
+        log.exception("could not report an error to the user")
 
 
 def user_label(interaction: Interaction) -> str:
@@ -125,8 +141,8 @@ class EssayTransformer(app_commands.Transformer):
             for d in docs[:AUTOCOMPLETE_CHOICES]
         ]
 
-    async def transform(self, interaction: Interaction, value: str) -> Document:  # type: ignore[override]
+    async def transform(self, interaction: Interaction, value: str) -> EssayMeta:  # type: ignore[override]
         return await asyncio.to_thread(interaction.client.engine.resolve_essay, value)
 
 
-Essay: TypeAlias = app_commands.Transform[Document, EssayTransformer]
+Essay: TypeAlias = app_commands.Transform[EssayMeta, EssayTransformer]

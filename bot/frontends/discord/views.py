@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import discord
 
-from bot.frontends.discord.interactions import Interaction, respond
+from bot.frontends.discord.interactions import Interaction, report_error, respond
 
 log = logging.getLogger("bot.discord")
 
@@ -26,8 +27,13 @@ BUTTON_LIFETIME = 600.0
 BUTTON_PREFIX = "answer:"
 EXPIRED = "These buttons have expired; ask again."
 
+#: Excerpts shown per message: a page of an answer, the excerpts found for a message.
+PAGE = 3
+
 #: The live views by the id of the message they are on.
 LiveViews = dict[int, "ExpiringView"]
+#: A message a view can be on.
+Sent = discord.Message | discord.WebhookMessage
 
 
 class ExpiringView(discord.ui.View):
@@ -43,7 +49,7 @@ class ExpiringView(discord.ui.View):
         super().__init__(timeout=None)  # a press would extend a timeout; a deadline holds
         self.owner_id = owner_id
         self.live = live
-        self.message: discord.Message | discord.WebhookMessage | None = None
+        self.message: Sent | None = None
         nonce = uuid.uuid4().hex
         for item in self.children:
             if isinstance(item, discord.ui.Button):
@@ -53,7 +59,7 @@ class ExpiringView(discord.ui.View):
             lifetime, lambda: asyncio.ensure_future(self.expire())
         )
 
-    def attach(self, message: discord.Message | discord.WebhookMessage) -> None:
+    def attach(self, message: Sent) -> None:
         """The message the view is on: from now on a press on it reaches the view."""
         self.message = message
         self.live[message.id] = self
@@ -70,10 +76,7 @@ class ExpiringView(discord.ui.View):
     async def on_error(  # type: ignore[override]
         self, interaction: Interaction, error: Exception, item: discord.ui.Item[Any]
     ) -> None:
-        log.error("button %r failed", getattr(item, "label", item), exc_info=error)
-        await respond(
-            interaction, content="Something went wrong; it has been logged. Please try again."
-        )
+        await report_error(interaction, error, f"button {getattr(item, 'label', item)!r}")
 
     async def expire(self) -> None:
         """Disable the buttons (while the token still works) and stop listening."""
@@ -88,3 +91,21 @@ class ExpiringView(discord.ui.View):
                 await self.message.edit(view=self)
             except discord.HTTPException as exc:
                 log.warning("could not disable expired buttons: %s %s", exc.status, exc.text)
+
+
+async def send_with_view(
+    send: Callable[..., Awaitable[Sent | None]], view: ExpiringView, **message: Any
+) -> Sent | None:
+    """Send a message carrying `view`, then attach the view to it, so that presses reach
+    the view (a press on a view never attached is answered as expired).
+
+    Args:
+        send: What sends it (``followup.send`` with ``wait=True``, a reply); returns the
+            message, or None when it was refused (then nothing is attached).
+        view: The view.
+        **message: content, embeds, ... as `send` takes them.
+    """
+    sent = await send(view=view, **message)
+    if sent is not None:
+        view.attach(sent)
+    return sent

@@ -19,10 +19,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.admin.library import RejectedError
-from bot.frontends.discord.client import error_message
+from bot.answer.engine import Progress
 from bot.frontends.discord.embeds import NO_MENTIONS, gaps_embed, plain
+from bot.frontends.discord.errors import log_unexpected
 from bot.frontends.discord.interactions import Interaction, is_admin, respond, user_label
-from bot.index.build import Progress
 
 if TYPE_CHECKING:
     from bot.frontends.discord.client import ExplainerBot
@@ -40,7 +40,9 @@ def progress_text(what: str, stage: str, done: int, total: int) -> str:
     """One line saying how a job is going."""
     if stage == "embed" and total:
         return f"{what}: embedding passages, {done:,} / {total:,} ({100 * done // total}%)…"
-    steps = {"parse": "reading the library", "write": "writing the new index"}
+    if stage.startswith("write-") or stage in ("rename", "switch", "prune"):
+        return f"{what}: writing the new index…"
+    steps = {"parse": "reading the library", "key-points": "finding each essay's key points"}
     return f"{what}: {steps.get(stage, stage)}…"
 
 
@@ -138,12 +140,8 @@ class AdminCog(commands.Cog):
         job = AdminJob(interaction, what, self.token_lifetime, self.progress_interval)
         try:
             report = await asyncio.to_thread(work, job.progress)
-        except Exception as exc:
-            report, unexpected = error_message(
-                app_commands.CommandInvokeError(interaction.command, exc)  # type: ignore[arg-type]
-            )
-            if unexpected:
-                admin_log.error("%s failed", what, exc_info=exc)
+        except Exception as exc:  # noqa: BLE001 - the one error path says what to show
+            report = log_unexpected(what, exc, admin_log)
         await job.finish(report)
         self.bot.dispatch("library_changed")
 

@@ -20,9 +20,8 @@ import discord
 from discord.ext import commands
 from filelock import FileLock
 
-from bot.answer.summarize import essay_summary
+from bot.errors import UserError
 from bot.frontends.discord.embeds import NO_MENTIONS, announcement_embed
-from bot.index.store import Snapshot
 
 if TYPE_CHECKING:
     from bot.frontends.discord.client import ExplainerBot
@@ -80,18 +79,17 @@ class AnnounceCog(commands.Cog):
         channel_id = self.bot.settings.announce_channel_id
         if not channel_id:
             return 0
-        snap = await asyncio.to_thread(self.bot.engine.snapshot)
+        current = await asyncio.to_thread(self.bot.engine.essay_hashes)
         # ...and across processes sharing the index (taken in a thread, let go here).
         lock = FileLock(str(self.bot.settings.index_dir / "announce.lock"), thread_local=False)
         async with self._busy:
             await asyncio.to_thread(lock.acquire)
             try:
-                return await self._announce(channel_id, snap)
+                return await self._announce(channel_id, current)
             finally:
                 lock.release()
 
-    async def _announce(self, channel_id: int, snap: Snapshot) -> int:
-        current = {d.doc_id: d.content_hash for d in snap.docs.meta.values()}
+    async def _announce(self, channel_id: int, current: dict[str, str]) -> int:
         try:
             known = json.loads(self._path.read_text())
         except (OSError, ValueError):  # the first start: everything is already known
@@ -102,10 +100,12 @@ class AnnounceCog(commands.Cog):
         for doc_id, digest in current.items():
             if known.get(doc_id) == digest:
                 continue
-            doc = snap.docs[doc_id]
-            summary = await asyncio.to_thread(essay_summary, snap, doc, 2)
             try:
-                await channel.send(embed=announcement_embed(doc, summary, doc_id in known),
+                essay, summary = await asyncio.to_thread(self.bot.engine.key_points, doc_id, 2)
+            except UserError:  # removed since the listing: nothing to announce
+                continue
+            try:
+                await channel.send(embed=announcement_embed(essay, summary, doc_id in known),
                                    allowed_mentions=NO_MENTIONS)  # fmt: skip
             except discord.HTTPException as exc:
                 log.warning("could not announce %s in channel %s: %s %s", doc_id, channel_id,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import re
 from typing import TYPE_CHECKING, Any
@@ -11,9 +12,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer.engine import Engine, InputError
+from bot.answer.engine import Engine
 from bot.answer.feedback import Asker
-from bot.answer.search import Answer, Excerpt
+from bot.answer.quotes import Answer, Excerpt
 from bot.frontends.discord.embeds import (
     MAX_QUESTION,
     NO_MENTIONS,
@@ -22,6 +23,7 @@ from bot.frontends.discord.embeds import (
     plain,
     trim,
 )
+from bot.frontends.discord.errors import log_unexpected
 from bot.frontends.discord.interactions import (
     Essay,
     Interaction,
@@ -33,8 +35,10 @@ from bot.frontends.discord.views import (
     BUTTON_LIFETIME,
     BUTTON_PREFIX,
     EXPIRED,
+    PAGE,
     ExpiringView,
     LiveViews,
+    send_with_view,
 )
 from bot.frontends.text import one_line
 
@@ -43,7 +47,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bot.discord")
 
-PAGE = 3
 MAX_EXCERPTS = 12
 THANKS = "Thanks, noted."
 WHICH = "Which excerpt missed? It will rank lower for questions like yours."
@@ -109,7 +112,7 @@ class MissedView(ExpiringView):
         self.engine, self.answer, self.shown = engine, answer, shown
         options = [
             discord.SelectOption(label=trim(f"{i}. {one_line(e.quote)}", SELECT_LABEL),
-                                 description=trim(e.title, SELECT_LABEL), value=str(i - 1))
+                                 description=trim(e.essay.title, SELECT_LABEL), value=str(i - 1))
             for i, e in enumerate(shown, 1)
         ]  # fmt: skip
         options.append(discord.SelectOption(label="None of them answered it", value="all"))
@@ -171,14 +174,10 @@ class AskCog(commands.Cog):
             return
         view = AnswerView(self.bot.engine, answer, interaction.user.id, self.bot.live_views,
                           self.button_lifetime)  # fmt: skip
-        sent = await interaction.followup.send(
-            embeds=excerpt_embeds(view.shown()),
-            view=view,
-            ephemeral=not public,
-            allowed_mentions=NO_MENTIONS,
-            wait=True,
-        )
-        view.attach(sent)
+        await send_with_view(
+            interaction.followup.send, view, embeds=excerpt_embeds(view.shown()),
+            ephemeral=not public, allowed_mentions=NO_MENTIONS, wait=True,
+        )  # fmt: skip
 
     @commands.Cog.listener()
     async def on_message(self, message: discord.Message) -> None:
@@ -212,21 +211,16 @@ class AskCog(commands.Cog):
                     str(message.author.id), str(message.guild.id) if message.guild else None
                 )
                 answer = await self._answer(question, asker)
-        except InputError as exc:
-            await self._reply(message, content=plain(str(exc)))
-            return True
-        except Exception:
-            log.exception("answering a message failed")
-            await self._reply(message, content="Something went wrong; it has been logged.")
+        except Exception as exc:  # noqa: BLE001 - the one error path says what to show
+            await self._reply(message, content=plain(log_unexpected("answering a message", exc)))
             return True
         if answer.abstained:
             await self._reply(message, embed=decline_embed(question, answer))
         else:
             view = AnswerView(self.bot.engine, answer, message.author.id, self.bot.live_views,
                               self.button_lifetime)  # fmt: skip
-            sent = await self._reply(message, embeds=excerpt_embeds(view.shown()), view=view)
-            if sent is not None:
-                view.attach(sent)
+            reply = functools.partial(self._reply, message)
+            await send_with_view(reply, view, embeds=excerpt_embeds(view.shown()))
         return True
 
     def _allowed(self, channel: Any) -> bool:

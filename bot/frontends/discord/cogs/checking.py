@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer.search import Answer
+from bot.answer.quotes import Answer
 from bot.frontends.discord.embeds import (
     MAX_QUESTION,
     NO_MENTIONS,
@@ -24,13 +24,12 @@ from bot.frontends.discord.embeds import (
     whosaid_embeds,
 )
 from bot.frontends.discord.interactions import Interaction, ask_cooldown, respond
-from bot.frontends.discord.views import ExpiringView, LiveViews
+from bot.frontends.discord.views import PAGE, ExpiringView, LiveViews, send_with_view
 from bot.frontends.text import SOURCES_HEADING
 
 if TYPE_CHECKING:
     from bot.frontends.discord.client import ExplainerBot
 
-PAGE = 3
 POSTED = "Posted as a reply to the message."
 
 
@@ -83,11 +82,11 @@ class CheckingCog(commands.Cog):
             await respond(interaction, embed=decline_embed(answer.question, answer))
             return
         view = SourcesView(message, answer, interaction.user.id, self.bot.live_views)
-        sent = await interaction.followup.send(
-            content=f"**{SOURCES_HEADING}**", embeds=excerpt_embeds(answer.excerpts),
-            view=view, ephemeral=True, allowed_mentions=NO_MENTIONS, wait=True,
+        await send_with_view(
+            interaction.followup.send, view, content=f"**{SOURCES_HEADING}**",
+            embeds=excerpt_embeds(answer.excerpts), ephemeral=True,
+            allowed_mentions=NO_MENTIONS, wait=True,
         )  # fmt: skip
-        view.attach(sent)
 
     @app_commands.command(name="whosaid", description="Find who wrote a line you remember")
     @app_commands.describe(quote="The line, as you remember it (at least three words)")

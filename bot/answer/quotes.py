@@ -1,6 +1,7 @@
-"""Answering: hybrid retrieval, verbatim quote selection, de-duplication, honest declines.
+"""Choosing quotes: the best verbatim 1-3 sentences of the retrieved passages, scored,
+de-duplicated and attributed, or an honest decline.
 
-Everything here is a pure function of a loaded :class:`~bot.index.store.Snapshot` and a query
+Everything here is a pure function of a loaded :class:`~bot.index.snapshot.Snapshot` and a query
 vector, and returns small frozen dataclasses, so rendering and attribution need no model.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Protocol, TypeVar
 
 import numpy as np
@@ -17,8 +18,8 @@ import numpy as np
 from bot.answer.retrieve import WEIGHTS, Weights, retrieve
 from bot.answer.scope import unknown_names
 from bot.index.lexical import tokenize
-from bot.index.store import Snapshot
-from bot.ingest.documents import COMMENT, Document
+from bot.index.snapshot import Snapshot
+from bot.ingest.documents import Document, EssayMeta, Role
 
 RERANK = 20  # fused passages examined for quotes
 MAX_QUOTE_SENTENCES = 3
@@ -76,25 +77,30 @@ class Excerpt:
     """
 
     quote: str
-    doc_id: str
-    title: str
+    essay: EssayMeta
     author: str
-    date: str | None
-    source: str | None
-    role: str
+    role: Role
     start: int
     end: int
     score: float
     paragraph: int
-    essay_author: str | None = None
     note: str | None = None
     quoted_by: str | None = None
-    via: str | None = None
-    url: str | None = None
+
+    @property
+    def doc_id(self) -> str:
+        """The essay's id (what ranking and de-duplicating quotes group by)."""
+        return self.essay.doc_id
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return asdict(self)
+        """JSON-ready form: the excerpt's fields and its essay's, flat (``author`` is who
+        wrote the words, ``essay_author`` who wrote the essay)."""
+        e = self.essay
+        return {"quote": self.quote, "doc_id": e.doc_id, "title": e.title,
+                "author": self.author, "date": e.date, "source": e.source, "role": self.role,
+                "start": self.start, "end": self.end, "score": self.score,
+                "paragraph": self.paragraph, "essay_author": e.author, "note": self.note,
+                "quoted_by": self.quoted_by, "via": e.via, "url": e.url}  # fmt: skip
 
 
 class Ranked(Protocol):
@@ -150,27 +156,21 @@ def make_excerpt(
 ) -> Excerpt:
     """Build an excerpt for ``doc.text[start:end]``, attributed by its paragraph."""
     para = doc.paragraphs[paragraph_index]
-    if para.role == COMMENT:
+    if para.role == Role.COMMENT:
         author = para.author or UNKNOWN_COMMENTER
     else:
-        author = para.author or doc.author or "unknown author"
+        author = para.author or doc.meta.author or "unknown author"
     return Excerpt(
         quote=doc.text[start:end],
-        doc_id=doc.doc_id,
-        title=doc.title,
+        essay=doc.meta,
         author=author,
-        date=doc.date,
-        source=doc.source,
         role=para.role,
         start=start,
         end=end,
         score=round(float(score), 4),
         paragraph=para.number,
-        essay_author=doc.author,
         note=para.note,
         quoted_by=para.quoted_by,
-        via=doc.via,
-        url=doc.url,
     )
 
 
