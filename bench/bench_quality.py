@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import faiss
 from common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 
 from bot.answer.engine import Engine, clean_question
 from bot.answer.quotes import RERANK, Answer, Excerpt, make_excerpt
 from bot.answer.retrieve import retrieve
 from bot.frontends.evaluate import evaluate, normalise, out_of_scope, read_questions
+from bot.index.ann import FlatIndex
 from bot.index.embed import Embedder
 from bot.index.lexical import tokenize
 from bot.ingest.chunking import split_sentences
@@ -60,15 +60,14 @@ class NaiveRag:
         self.windows: list[Window] = []
         for path in library_files(library):
             doc = read_document(path)
-            self.docs[doc.doc_id] = doc
+            self.docs[doc.meta.doc_id] = doc
             sents = split_sentences(doc)
             for i in range(0, len(sents), NAIVE_WINDOW):
                 group = sents[i : i + NAIVE_WINDOW]
                 self.windows.append(Window(doc, group[0].start, group[-1].end, group[0].paragraph))
         texts = [" ".join(w.doc.text[w.start : w.end].split()) for w in self.windows]
         vectors = embedder.embed_texts(texts)
-        self.index = faiss.IndexFlatIP(vectors.shape[1])
-        self.index.add(vectors)
+        self.index = FlatIndex.build(vectors)
 
     def ask(self, question: str, k: int | None = None) -> Answer:
         q = clean_question(question, 1000)

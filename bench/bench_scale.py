@@ -51,7 +51,7 @@ def make_library(folder: Path, n_essays: int, seed: int = 11) -> None:
     for path in library_files(LIBRARY2):
         doc = read_document(path)
         chunks = chunk_document(doc)
-        by_author.setdefault(doc.author or "unknown", []).extend(
+        by_author.setdefault(doc.meta.author or "unknown", []).extend(
             doc.text[s.start : s.end]
             for s in chunks.sentences
             if doc.paragraphs[s.paragraph].role == "essay"
@@ -214,11 +214,10 @@ def ann_recall(engine: Engine, questions: list[str], k: int = 50) -> dict[str, A
     A found passage counts when it is as similar as the exact scan's k-th (within 1e-5):
     a library with repeated passages has ties, and which copy comes back is arbitrary.
     """
-    import faiss
+    from bot.index.ann import FlatIndex
 
     snap = engine.snapshot()
-    flat = faiss.IndexFlatIP(snap.passage_vectors.shape[1])
-    flat.add(np.ascontiguousarray(snap.passage_vectors))
+    flat = FlatIndex.build(snap.dense.vectors(slice(None)))
     recalls, by_id, t_ann, t_flat = [], [], [], []
     for q in questions:
         asked = clean_question(q, engine.settings.max_question_chars)
@@ -244,7 +243,7 @@ def same_answers_with_a_graph(library: Path, index: Path, items_path: Path) -> d
     import tempfile
 
     from bot.frontends.evaluate import evaluate
-    from bot.index import store
+    from bot.index import ann
 
     items = [json.loads(line) for line in items_path.read_text().splitlines() if line.strip()]
     exact = Engine(Settings(seeds_dir=library, index_dir=index))
@@ -253,11 +252,11 @@ def same_answers_with_a_graph(library: Path, index: Path, items_path: Path) -> d
         copy = Path(tmp) / "index"
         shutil.copytree(index, copy, ignore=shutil.ignore_patterns(".lock"))
         graph = Engine(Settings(seeds_dir=library, index_dir=copy), exact.embedder)
-        limit, store.EXACT_UP_TO = store.EXACT_UP_TO, 0
+        limit, ann.EXACT_UP_TO = ann.EXACT_UP_TO, 0
         try:
             graph.index(force=True)
         finally:
-            store.EXACT_UP_TO = limit
+            ann.EXACT_UP_TO = limit
         a, b = evaluate(exact, items), evaluate(graph, items)
     keys = ("hit@1", "hit@3", "essay@3", "false_declines", "declines")
     ranks = [(x["id"], x["rank"]) for x in a["rows"]] == [(x["id"], x["rank"]) for x in b["rows"]]

@@ -46,14 +46,14 @@ def text_snapshot(n_essays: int, per_essay: int = 12, seed: int = 3) -> Snapshot
         text = f"---\ntitle: Essay {e}\nauthor: Writer {e % 40}\n---\n{body}\n"
         doc = parse_document(text, doc_id=f"essay-{e:04d}", path=f"essay-{e:04d}.md")
         chunks = chunk_document(doc)
-        docs[doc.doc_id] = doc
+        docs[doc.meta.doc_id] = doc
         first = len(sent_doc)
         for p in chunks.passages:
-            passages.append(PassageRow(doc.doc_id, p.start, p.end, first + p.sentences[0],
+            passages.append(PassageRow(doc.meta.doc_id, p.start, p.end, first + p.sentences[0],
                                        len(p.sentences), p.paragraph))  # fmt: skip
             owner += [len(passages) - 1] * len(p.sentences)
         for s in chunks.sentences:
-            sent_doc.append(doc.doc_id)
+            sent_doc.append(doc.meta.doc_id)
             spans.append((s.start, s.end))
             paras.append(s.paragraph)
     texts = [docs[p.doc_id].text[p.start : p.end] for p in passages]

@@ -30,3 +30,32 @@ def assert_published(quote: str, doc_id: str, folder: Path) -> None:
     """The quote stands, word for word, in the essay's file on disk."""
     assert flat(quote), "empty quote"
     assert flat(quote) in flat(published_file(folder, doc_id)), (doc_id, quote)
+
+
+def published_anywhere(quote: str, folder: Path) -> bool:
+    """The quote stands, word for word, in one of the essay files of a library folder
+    (for a quote shown without its essay's id, as a Discord embed shows it)."""
+    text = flat(quote)
+    return bool(text) and any(
+        text in flat(p.read_text(encoding="utf-8")) for p in sorted(folder.iterdir()) if p.is_file()
+    )
+
+
+def shared_run(a: str, b: str, n: int = 8) -> str | None:
+    """A run of `n` consecutive words two quotes both hold (case and punctuation aside),
+    or None: two excerpts that share one repeat each other."""
+
+    def runs(text: str) -> set[tuple[str, ...]]:
+        words = re.findall(r"\w+", text.casefold())
+        return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+    common = runs(a) & runs(b)
+    return " ".join(min(common)) if common else None
+
+
+def published_body(folder: Path, doc_id: str) -> str:
+    """An essay file's text after its front matter: what quote offsets count in."""
+    raw = published_file(folder, doc_id)
+    if raw.startswith("---\n"):
+        return raw[raw.index("\n---\n", 3) + len("\n---\n") :]
+    return raw

@@ -11,7 +11,6 @@ import pytest
 
 from bot.frontends.cli import main
 from bot.settings import ROOT, Settings
-from tests.conftest import DEV_EVAL
 from tests.published import assert_published
 
 EXCERPT_KEYS = {
@@ -70,11 +69,26 @@ def test_essays_json(capsys: pytest.CaptureFixture[str]) -> None:
     assert len(rows) == 3
 
 
-def test_eval_prints_metrics(seeded: None, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["eval", str(DEV_EVAL)]) == 0
-    out = capsys.readouterr().out
-    for label in ("hit@1", "hit@3", "MRR", "verbatim", "decline accuracy"):
-        assert label in out
+def test_eval_prints_metrics(
+    seeded: None, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """Figures known in advance: of two questions asking the same thing, one names a
+    phrase of its answer and one a phrase no essay holds (never a hit, whatever the
+    engine finds); the off-topic question is declined."""
+    rows = [
+        {"id": "a", "question": "Why can't Putin afford to end the war?",
+         "must_quote": ["afford to end the war"]},
+        {"id": "b", "question": "Why can't Putin afford to end the war?",
+         "must_quote": ["a phrase that stands in none of the essays"]},
+        {"id": "c", "question": "How do I bake sourdough bread?", "must_quote": [],
+         "abstain": True},
+    ]  # fmt: skip
+    questions = tmp_path / "set.jsonl"
+    questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    assert main(["eval", str(questions)]) == 0
+    last = capsys.readouterr().out.splitlines()[-1]
+    assert "hit@1 50.0%" in last and "hit@3 50.0%" in last and "MRR 0.500" in last
+    assert "false declines 0" in last and "declines 1/1" in last and "verbatim 100.0%" in last
 
 
 def test_light_commands_do_not_import_the_model() -> None:

@@ -10,7 +10,6 @@ import shutil
 import sys
 import threading
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from bot.frontends.discord.client import ExplainerBot
 from bot.frontends.discord.embeds import NAME_RE
 from bot.index.embed import Embedder
 from bot.settings import Settings
+from tests.discord_harness import README, Harness, bot_settings, invite_permissions, running_bot
 from tests.fakediscord import (
     ADMIN,
     ADMIN_ROLE_ID,
@@ -42,7 +42,7 @@ from tests.fakediscord import (
     FakeDiscord,
     user,
 )
-from tests.published import assert_published
+from tests.published import assert_published, published_anywhere
 
 pytestmark = pytest.mark.e2e
 
@@ -54,140 +54,12 @@ ESSAY = (
 )
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
-
-
-def invite_permissions() -> int:
-    """The permissions the README's invite link asks for: the bot is tested as invited."""
-    found = re.search(r"oauth2/authorize\?[^`\s]*permissions=(\d+)", README.read_text())
-    assert found, "the README's Discord setup has an invite link with permissions"
-    return int(found.group(1))
-
-
-class Harness:
-    """The server, the bot, and what went wrong inside the bot."""
-
-    def __init__(self, server: FakeDiscord, bot: ExplainerBot, errors: list[Any]) -> None:
-        self.server = server
-        self.bot = bot
-        self.errors = errors
-        #: (status, Discord code) of refusals a test provokes on purpose.
-        self.expected_refusals: set[tuple[int, int | None]] = set()
-
-    async def command(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """Send an interaction as Discord would; return it once the bot has answered its
-        callback."""
-        refusal = await self.server.interact(payload)
-        assert refusal is None, f"Discord would not deliver it: {refusal}"
-        await self.server.wait_for(lambda c: c.path.startswith(f"/interactions/{payload['id']}/"))
-        return payload
-
-    async def handled(self, message: dict[str, Any], timeout: float = 30) -> bool:
-        """Dispatch a message and wait until the bot's handler for it has finished;
-        returns whether the handler answered it (a signal, not a sleep)."""
-        cog = self.bot.get_cog("AskCog")
-        assert cog is not None
-        original = cog.handle_message  # type: ignore[attr-defined]
-        done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-
-        async def spy(msg: discord.Message) -> bool:
-            result = await original(msg)
-            if str(msg.id) == message["id"] and not done.done():
-                done.set_result(result)
-            return bool(result)
-
-        cog.handle_message = spy  # type: ignore[attr-defined]
-        try:
-            await self.server.dispatch("MESSAGE_CREATE", message)
-            return await asyncio.wait_for(done, timeout)
-        finally:
-            cog.handle_message = original  # type: ignore[attr-defined]
-
-    def callback(self, payload: dict[str, Any]) -> Any:
-        path = f"/interactions/{payload['id']}/{payload['token']}/callback"
-        return next(c for c in self.server.calls if c.path == path)
-
-    async def followup(self, payload: dict[str, Any], timeout: float = 60) -> Any:
-        path = f"/webhooks/{APP_ID}/{payload['token']}"
-        return await self.server.wait_for(lambda c: c.method == "POST" and c.path == path, timeout)
-
-    async def said(self, payload: dict[str, Any], text: str, timeout: float = 60) -> Any:
-        """The first message sent or edited through the interaction's token that says
-        `text`."""
-        prefix = f"/webhooks/{APP_ID}/{payload['token']}"
-        return await self.server.wait_for(
-            lambda c: c.path.startswith(prefix) and c.status < 400 and isinstance(c.json, dict)
-            and text in (c.json.get("content") or ""), timeout,
-        )  # fmt: skip
-
-    def original(self, payload: dict[str, Any]) -> dict[str, Any]:
-        """The interaction's original response as the server holds it now."""
-        pending = self.server.pending[payload["token"]]
-        assert pending.original is not None
-        return pending.original
-
-    def check_discord_rules(self) -> None:
-        """Nothing the bot sent broke Discord's rules or its OpenAPI description."""
-        assert not self.server.spec_errors, self.server.spec_errors
-        refused = [(c.method, c.path, c.status, c.code) for c in self.server.refused()
-                   if (c.status, c.code) not in self.expected_refusals]  # fmt: skip
-        assert not refused, refused
-
-
-@asynccontextmanager
-async def running_bot(
-    settings: Settings, embedder: Embedder, server: FakeDiscord | None = None
-) -> AsyncIterator[Harness]:
-    """The bot, connected to a local server (one is started unless given)."""
-    server = server or FakeDiscord(bot_permissions=invite_permissions())
-    await server.start()
-    old_base, old_gateway = Route.BASE, discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY
-    Route.BASE = server.api
-    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(server.gateway_url)
-    bot = ExplainerBot(Engine(settings, embedder), settings, guild_ready_timeout=0.1)
-    errors: list[Any] = []
-
-    async def on_error(event: str, *args: Any, **kwargs: Any) -> None:
-        errors.append(("event", event))
-
-    bot.on_error = on_error  # type: ignore[method-assign]
-    original = bot.tree.on_error
-
-    async def tree_error(interaction: discord.Interaction, error: Exception) -> None:
-        errors.append(("command", error))
-        await original(interaction, error)  # type: ignore[arg-type]
-
-    bot.tree.on_error = tree_error  # type: ignore[method-assign]
-    task = asyncio.create_task(bot.start("fake-token"))
-    try:
-        await asyncio.wait_for(bot.wait_until_ready(), 60)
-        harness = Harness(server, bot, errors)
-        yield harness
-        harness.check_discord_rules()
-    finally:
-        await bot.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await server.stop()
-        Route.BASE = old_base
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = old_gateway
-
-
-def _settings(library: Path, index: Path, **changes: Any) -> Settings:
-    base = Settings(
-        seeds_dir=library, index_dir=index, ask_cooldown_seconds=0,
-        discord_token="fake", discord_guild_id=GUILD_ID, max_upload_bytes=5 * 1024 * 1024,
-        admin_guild_ids=(GUILD_ID,), admin_role_id=ADMIN_ROLE_ID,
-    )  # fmt: skip
-    return base.with_(**changes)
-
-
 @pytest.fixture
 async def harness(
     library: Path, private_index: Path, embedder: Embedder, caplog: pytest.LogCaptureFixture
 ) -> AsyncIterator[Harness]:
     caplog.set_level(logging.INFO)
-    async with running_bot(_settings(library, private_index), embedder) as harness:
+    async with running_bot(bot_settings(library, private_index), embedder) as harness:
         yield harness
 
 
@@ -223,10 +95,10 @@ def _assert_within_limits(embeds: list[dict[str, Any]]) -> None:
     assert total <= 6000
 
 
-def _verbatim(engine: Engine, quote: str) -> bool:
-    text = quote.rstrip("…").strip()
-    flat = " ".join(text.split())
-    return any(flat in " ".join(d.text.split()) for d in engine.snapshot().docs.values())
+def _verbatim(harness: Harness, quote: str) -> bool:
+    """The quote (cut short with "…" or not) stands in an essay file of the bot's library
+    folder, as it is on disk."""
+    return published_anywhere(quote.rstrip("…"), harness.bot.settings.seeds_dir)
 
 
 async def test_login_and_command_sync(harness: Harness) -> None:
@@ -270,7 +142,7 @@ async def test_ask_defers_then_follows_up_with_verbatim_embeds(harness: Harness)
     assert 1 <= len(embeds) <= 3
     _assert_within_limits(embeds)
     for quote in _quotes(embeds):
-        assert _verbatim(harness.bot.engine, quote), quote
+        assert _verbatim(harness, quote), quote
     assert any("afford to end the war" in q for q in _quotes(embeds))
     assert "Mick Ryan" in embeds[0]["footer"]["text"] or any(
         "Mick Ryan" in e["footer"]["text"] for e in embeds
@@ -311,7 +183,7 @@ async def test_buttons_page_and_context_for_the_asker_only(harness: Harness) -> 
     wide = await harness.followup(ctx)
     assert wide.json["flags"] & 64
     for quote in _quotes(wide.json["embeds"]):
-        assert _verbatim(harness.bot.engine, quote)
+        assert _verbatim(harness, quote)
     assert not harness.errors
 
 
@@ -499,7 +371,7 @@ async def test_essays_summary_and_perspectives(harness: Harness) -> None:
     await harness.command(s)
     embeds = (await harness.followup(s)).json["embeds"]
     _assert_within_limits(embeds)
-    assert all(_verbatim(harness.bot.engine, part.split("\n*")[0][2:].replace("\\", ""))
+    assert all(_verbatim(harness, part.split("\n*")[0][2:].replace("\\", ""))
                for part in embeds[0]["description"].split("\n\n"))  # fmt: skip
 
     p = harness.server.interaction(
@@ -716,7 +588,7 @@ async def test_a_slash_command_in_a_dm(
 ) -> None:
     """Global commands (production: no DISCORD_GUILD_ID) work in a DM with the bot; the
     admin commands are not offered there."""
-    settings = _settings(library, private_index, discord_guild_id=None)
+    settings = bot_settings(library, private_index, discord_guild_id=None)
     async with running_bot(settings, embedder) as harness:
         q = harness.server.interaction(
             "ask", [{"name": "question", "type": 3, "value": "How did Lenin get back to Russia?"}],
@@ -752,7 +624,7 @@ async def test_a_reply_the_bot_may_not_send_is_logged(
     """Invited without Send Messages in Threads, the bot's reply in a thread is refused by
     Discord (403): the failure is logged with the channel and the reason."""
     server = FakeDiscord(bot_permissions=invite_permissions() & ~SEND_MESSAGES_IN_THREADS)
-    async with running_bot(_settings(library, private_index), embedder, server) as harness:
+    async with running_bot(bot_settings(library, private_index), embedder, server) as harness:
         harness.expected_refusals.add((403, 50013))
         msg = harness.server.user_message(
             f"<@{BOT_USER['id']}> Does Russia keep treaties?", mentions=[BOT_USER],
@@ -816,7 +688,7 @@ async def test_a_former_development_server_is_emptied(
     """Run once in development mode in another server, then in production: the old
     server's copies are removed, so no stale registration stays live there."""
     first = FakeDiscord(bot_permissions=invite_permissions())
-    dev = _settings(library, private_index, discord_guild_id=OTHER_GUILD_ID)
+    dev = bot_settings(library, private_index, discord_guild_id=OTHER_GUILD_ID)
     async with running_bot(dev, embedder, first):
         assert "ask" in {c["name"] for c in first.commands[str(OTHER_GUILD_ID)]}
     second = FakeDiscord(bot_permissions=invite_permissions())
@@ -843,7 +715,7 @@ async def test_find_sources_on_a_message_then_post_publicly(harness: Harness) ->
     shown = harness.original(q)
     assert shown["flags"] & 64  # only the person who asked sees it
     quotes = _quotes(shown["embeds"])
-    assert quotes and all(_verbatim(harness.bot.engine, quote) for quote in quotes)
+    assert quotes and all(_verbatim(harness, quote) for quote in quotes)
     assert "true" not in shown["content"].lower() and "false" not in shown["content"].lower()
     post = next(c["custom_id"] for row in shown["components"] for c in row["components"])
     stranger = harness.server.component(shown, post, who=ADMIN)
@@ -886,7 +758,7 @@ async def test_whosaid_finds_a_misremembered_line(harness: Harness) -> None:
 async def test_mentions_only_in_allowed_channels(
     library: Path, private_index: Path, embedder: Embedder
 ) -> None:
-    settings = _settings(library, private_index, allowed_channel_ids=(CHANNEL_ID,))
+    settings = bot_settings(library, private_index, allowed_channel_ids=(CHANNEL_ID,))
     async with running_bot(settings, embedder) as harness:
         ask = f"<@{BOT_USER['id']}> Does Russia keep the treaties it signs?"
         outside = harness.server.user_message(ask, mentions=[BOT_USER], channel=LOG_CHANNEL_ID)
@@ -904,7 +776,7 @@ async def test_mentions_only_in_allowed_channels(
 async def test_an_added_essay_is_announced_once(
     library: Path, private_index: Path, embedder: Embedder
 ) -> None:
-    settings = _settings(library, private_index, announce_channel_id=LOG_CHANNEL_ID)
+    settings = bot_settings(library, private_index, announce_channel_id=LOG_CHANNEL_ID)
     async with running_bot(settings, embedder) as harness:
         cog = harness.bot.get_cog("AnnounceCog")
         assert cog is not None

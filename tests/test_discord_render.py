@@ -10,10 +10,9 @@ from hypothesis import strategies as st
 
 from bot.answer.engine import EssayInfo
 from bot.answer.quotes import Answer, Excerpt
-from bot.answer.summarize import Summary
+from bot.answer.summarize import Summary, SummaryKind
 from bot.frontends.discord.embeds import (
     ELLIPSIS,
-    EMBED_TOTAL,
     decline_embed,
     escape,
     essay_pages,
@@ -23,6 +22,9 @@ from bot.frontends.discord.embeds import (
     trim,
 )
 from bot.ingest.documents import EssayMeta, Role
+
+#: Discord's documented limit on the characters of all a message's embeds together.
+DISCORD_EMBEDS_TOTAL = 6000
 
 WORDS = st.lists(
     st.text(alphabet="abcdefghij*_~`|>@.!?,", min_size=1, max_size=12), min_size=1, max_size=400
@@ -57,7 +59,7 @@ def test_long_quotes_fit_every_limit() -> None:
     ex = [_excerpt(sentence * 80, title="A very long title " * 30) for _ in range(10)]
     embeds = excerpt_embeds(ex)
     assert len(embeds) == 10
-    assert sum(len(e) for e in embeds) <= EMBED_TOTAL
+    assert sum(len(e) for e in embeds) <= DISCORD_EMBEDS_TOTAL
     for e in embeds:
         assert len(e.title or "") <= 256 and len(e.description or "") <= 4096
         assert (e.description or "").endswith(ELLIPSIS)
@@ -72,8 +74,8 @@ def test_markdown_is_escaped_and_mentions_are_inert() -> None:
 
 def test_summary_of_many_points_fits() -> None:
     points = tuple(_excerpt("A point that is made at some length. " * 40) for _ in range(7))
-    embeds = summary_embeds(Summary("essay", "d", False, points))
-    assert sum(len(e) for e in embeds) <= EMBED_TOTAL
+    embeds = summary_embeds(Summary(SummaryKind.ESSAY, "d", False, points))
+    assert sum(len(e) for e in embeds) <= DISCORD_EMBEDS_TOTAL
     assert all(len(e.description or "") <= 4096 for e in embeds)
 
 
@@ -87,7 +89,7 @@ def test_essays_listing_pages_through_every_essay() -> None:
     seen = []
     for page in range(pages):
         embed = essays_embed(essays, page)
-        assert len(embed) <= EMBED_TOTAL and len(embed.fields) <= 25
+        assert len(embed) <= DISCORD_EMBEDS_TOTAL and len(embed.fields) <= 25
         assert f"page {page + 1}/{pages}" in (embed.footer.text or "")
         seen += [f.value.split("`")[1] for f in embed.fields]
     assert seen == [e.essay.doc_id for e in essays]  # every essay once, in order, none dropped
@@ -102,13 +104,13 @@ def test_markdown_heavy_summaries_fit_after_escaping() -> None:
                 author=f"Author {i // 2}")
         for i in range(20)
     )  # fmt: skip
-    for kind in ("topic", "perspectives"):
+    for kind in (SummaryKind.TOPIC, SummaryKind.PERSPECTIVES):
         embeds = summary_embeds(Summary(kind, "x", False, points))
-        assert sum(len(e) for e in embeds) <= EMBED_TOTAL
+        assert sum(len(e) for e in embeds) <= DISCORD_EMBEDS_TOTAL
         assert all(len(e.description or "") <= 4096 for e in embeds)
         assert all(not (e.description or "").endswith("\\\\" + ELLIPSIS) for e in embeds)
     embeds = excerpt_embeds([_excerpt(heavy * 3) for _ in range(10)])
-    assert sum(len(e) for e in embeds) <= EMBED_TOTAL
+    assert sum(len(e) for e in embeds) <= DISCORD_EMBEDS_TOTAL
 
 
 def test_a_decline_names_what_no_essay_mentions_escaped_and_within_limits() -> None:

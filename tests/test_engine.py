@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 
 from bot.answer.engine import Engine, InputError
-from bot.answer.quotes import answer, near_duplicate, question_form, quote_tokens
+from bot.answer.quotes import answer, question_form
 from bot.frontends.evaluate import evaluate
 from bot.frontends.text import attribution, render_answer
 from bot.index.generations import current_generation
 from tests.conftest import DEV_EVAL, EXTRA_EVAL, SEEDS
-from tests.published import assert_published
+from tests.published import assert_published, shared_run
 
 
 def _items(path: Path) -> list[dict]:
@@ -71,12 +71,14 @@ def test_declines_out_of_scope(engine: Engine) -> None:
 
 
 def test_nonear_duplicates_in_an_answer(engine: Engine) -> None:
-    # The Ryan essay repeats its opening; the Analyst lists his three options twice.
+    # The Ryan essay says "Accepting a negotiated settlement now, where he cannot claim a
+    # clear 'win'..." twice; the Analyst lists his three options twice.
     for q in ("Why can't Putin afford to end the war?", "What are the three options for peace?"):
         quotes = [e.quote for e in engine.ask(q, k=5).excerpts]
+        assert len(quotes) >= 3
         for i, a in enumerate(quotes):
             for b in quotes[i + 1 :]:
-                assert not near_duplicate(quote_tokens(a), quote_tokens(b)), (a, b)
+                assert shared_run(a, b) is None, (a, b)
 
 
 def test_answer_is_diverse_across_essays(engine: Engine) -> None:

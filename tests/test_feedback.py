@@ -3,6 +3,7 @@ never changes a quote; declined and down-rated questions become the gaps digest.
 
 from __future__ import annotations
 
+import re
 import time
 
 import pytest
@@ -102,17 +103,36 @@ def test_gaps_group_declined_and_down_rated_questions(
     assert b"banana" in raw and not any(u.encode() in raw for u in USERS)  # hashed only
 
 
+def _mrr(line: str) -> float:
+    found = re.search(r"MRR (\d\.\d+)", line)
+    assert found, line
+    return float(found.group(1))
+
+
 def test_eval_scores_with_and_without_feedback_and_admins_revoke_from_the_cli(
     private_engine: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.conftest import DEV_EVAL
 
     monkeypatch.setenv("INDEX_DIR", str(private_engine.settings.index_dir))
-    found = private_engine.ask(QUESTION)
-    [rating] = private_engine.rate(found, list(found.excerpts[:1]), -1, Asker(USERS[0]))
+    # d10's answer ("entirety of the Donbas", "renouncing its claims") is third, close
+    # behind others. Everyone rates it down: scored with feedback, the set's MRR falls
+    # (the answer leaves the top three); without, it is what it was.
+    d10 = "What does Putin demand in exchange for peace?"
+    assert main(["eval", str(DEV_EVAL)]) == 0
+    before = _mrr(capsys.readouterr().out.splitlines()[-1])
+    found = private_engine.ask(d10, k=5)
+    texts = [" ".join(e.quote.split()) for e in found.excerpts]
+    first = next(i for i, t in enumerate(texts) if "renouncing its claims" in t
+                 or "entirety of the Donbas" in t)  # fmt: skip
+    answer = [found.excerpts[first]]
+    ids = [i for user in USERS for i in private_engine.rate(found, answer, -1, Asker(user))]
     assert main(["eval", "--feedback", str(DEV_EVAL)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("with feedback:") and out[1].startswith("without feedback:")
+    assert _mrr(out[0]) < before and _mrr(out[1]) == before
+    assert all(private_engine.feedback.revoke(i) for i in ids)
+    [rating] = private_engine.rate(found, list(found.excerpts[:1]), -1, Asker(USERS[0]))
     assert main(["feedback"]) == 0
     assert capsys.readouterr().out.startswith(f"{rating}: 👎 {found.excerpts[0].doc_id}[")
     assert main(["feedback", "--revoke", str(rating)]) == 0

@@ -7,9 +7,11 @@ import threading
 from pathlib import Path
 
 import pytest
+from filelock import FileLock, Timeout
 
 from bot.admin.library import LibraryAdmin, RejectedError
 from bot.answer.engine import Engine
+from bot.answer.quotes import Answer
 from bot.frontends.cli import main
 from tests.published import assert_published
 
@@ -200,6 +202,38 @@ def test_concurrent_queries_during_reindex(admin: LibraryAdmin) -> None:
     assert not errors, errors[:3]
     assert len(reports) == 2 and len({r.generation for r in reports}) == 2
     assert any(r.waited_seconds > 0 for r in reports)  # the second writer waited its turn
+
+
+def test_a_reader_answers_while_a_writer_holds_the_lock(admin: LibraryAdmin) -> None:
+    """The writer stops inside its build (the lock held) until a reader has answered: the
+    reader finds the lock taken, and answers from the live index all the same."""
+    writing, answered = threading.Event(), threading.Event()
+    seen: dict[str, object] = {}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "write-sqlite" and not writing.is_set():
+            writing.set()
+            assert answered.wait(120), "no reader answered while the writer held the lock"
+
+    def reader() -> None:
+        assert writing.wait(120)
+        try:
+            FileLock(str(admin.settings.index_dir / ".lock")).acquire(timeout=0)
+            seen["locked"] = False
+        except Timeout:
+            seen["locked"] = True
+        seen["answer"] = admin.engine.ask("Does Russia honour the treaties it signs?")
+        answered.set()
+
+    thread = threading.Thread(target=reader)
+    thread.start()
+    report = admin.reindex(force=True, progress=progress)
+    thread.join()
+    assert seen["locked"] is True and report.rebuilt
+    answer = seen["answer"]
+    assert isinstance(answer, Answer) and not answer.abstained
+    for ex in answer.excerpts:
+        assert_published(ex.quote, ex.doc_id, admin.settings.seeds_dir)
 
 
 def test_cli_add_and_refusal(

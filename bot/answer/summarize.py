@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -32,11 +33,20 @@ PER_AUTHOR = 2
 SECOND_QUOTE_MARGIN = 0.06
 
 
+class SummaryKind(StrEnum):
+    """What a summary is of: one essay, a topic (grouped by essay), or a question
+    (grouped by author: each one's position)."""
+
+    ESSAY = "essay"
+    TOPIC = "topic"
+    PERSPECTIVES = "perspectives"
+
+
 @dataclass(frozen=True)
 class Summary:
     """Points (verbatim, attributed excerpts) of an essay, a topic or a question."""
 
-    kind: str  # "essay" | "topic" | "perspectives"
+    kind: SummaryKind
     subject: str
     abstained: bool
     points: tuple[Excerpt, ...]
@@ -59,7 +69,7 @@ def essay_summary(snap: Snapshot, doc: Document, n_points: int) -> Summary:
         make_excerpt(doc, p["start"], p["end"], p["paragraph"], p["score"])
         for p in sorted(best, key=lambda p: p["start"])
     )
-    return Summary("essay", doc.meta.doc_id, not points, points)
+    return Summary(SummaryKind.ESSAY, doc.meta.doc_id, not points, points)
 
 
 def _essay_words(snap: Snapshot, qvec: np.ndarray, text: str, threshold: float) -> list[Excerpt]:
@@ -83,7 +93,7 @@ def topic_summary(snap: Snapshot, qvec: np.ndarray, topic: str, threshold: float
     for e in chosen:
         order[e.doc_id] = max(order.get(e.doc_id, -1.0), e.score)
     points = sorted(chosen, key=lambda e: (-order[e.doc_id], e.doc_id, -e.score))
-    return Summary("topic", topic, not points, tuple(points))
+    return Summary(SummaryKind.TOPIC, topic, not points, tuple(points))
 
 
 def perspectives(snap: Snapshot, qvec: np.ndarray, question: str, threshold: float) -> Summary:
@@ -106,4 +116,4 @@ def perspectives(snap: Snapshot, qvec: np.ndarray, question: str, threshold: flo
         keep = [mine[0]] + [e for e in mine[1:] if e.score >= mine[0].score - SECOND_QUOTE_MARGIN]
         points.extend(keep)
         taken.extend(quote_tokens(e.quote) for e in keep)
-    return Summary("perspectives", question, not points, tuple(points))
+    return Summary(SummaryKind.PERSPECTIVES, question, not points, tuple(points))

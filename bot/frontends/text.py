@@ -8,7 +8,7 @@ from typing import Any
 
 from bot.answer.feedback import Gap
 from bot.answer.quotes import Answer, Excerpt, Role
-from bot.answer.summarize import Summary
+from bot.answer.summarize import Summary, SummaryKind
 from bot.answer.whosaid import WhoSaid
 
 _NOT_COVERED = "The library does not cover that"
@@ -146,18 +146,18 @@ def render_summary(summary: Summary, width: int = 88) -> str:
         )
 
     out: list[str] = []
-    if summary.kind == "essay":
+    if summary.kind == SummaryKind.ESSAY:
         first = summary.points[0]
         out.append(f"Key sentences of {attribution(first)}, in the essay's order:")
         for ex in summary.points:
             out.append(f"{quote(ex)}\n  ({position(ex)})")
         return "\n\n".join(out)
-    key = (lambda e: e.doc_id) if summary.kind == "topic" else (lambda e: e.author)
+    key = (lambda e: e.doc_id) if summary.kind == SummaryKind.TOPIC else (lambda e: e.author)
     current = None
     for ex in summary.points:
         if key(ex) != current:
             current = key(ex)
-            heading = ex.essay.title if summary.kind == "topic" else ex.author
+            heading = ex.essay.title if summary.kind == SummaryKind.TOPIC else ex.author
             out.append(f"## {heading}")
         out.append(f"{quote(ex)}\n— {attribution(ex)}, {position(ex)}")
     return "\n\n".join(out)

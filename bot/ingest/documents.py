@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from bot.errors import UserError
 from bot.ingest.metadata import MetadataError, check_meta, load_yaml
@@ -230,12 +230,17 @@ def _looks_like_signature(line: str, author: str | None) -> bool:
 # --- parsing ----------------------------------------------------------------------------
 
 
+#: What a line of a library file is: prose, a blank line, page leftovers to drop, or a
+#: "Like" marker of a blog's comments.
+LineKind = Literal["content", "blank", "drop", "like"]
+
+
 @dataclass
 class _Line:
     start: int
     end: int
     text: str
-    kind: str = "content"  # content | blank | drop | like
+    kind: LineKind = "content"
 
 
 def _lines(body: str) -> list[_Line]:

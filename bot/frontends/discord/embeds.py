@@ -15,7 +15,7 @@ import discord
 from bot.answer.engine import EssayInfo, EssayMeta
 from bot.answer.feedback import Gap
 from bot.answer.quotes import Answer, Excerpt
-from bot.answer.summarize import Summary
+from bot.answer.summarize import Summary, SummaryKind
 from bot.answer.whosaid import WhoSaid
 from bot.frontends.text import (
     NOT_FOUND,
@@ -200,13 +200,13 @@ def summary_embeds(summary: Summary) -> list[discord.Embed]:
         return [decline_embed(summary.subject)]
     groups: dict[str, list[Excerpt]] = {}
     for p in summary.points:
-        key = p.author if summary.kind == "perspectives" else p.doc_id
+        key = p.author if summary.kind == SummaryKind.PERSPECTIVES else p.doc_id
         groups.setdefault(key, []).append(p)
     embeds: list[discord.Embed] = []
     per_group = max(1, EMBED_TOTAL // max(1, len(groups)) - 400)
     for key, points in list(groups.items())[:EMBEDS_PER_MESSAGE]:
         first = points[0]
-        heading = key if summary.kind == "perspectives" else first.essay.title
+        heading = key if summary.kind == SummaryKind.PERSPECTIVES else first.essay.title
         budget = min(EMBED_DESCRIPTION, per_group) // max(1, len(points)) - 16
         lines = [f"{_quote_block(p.quote, max(60, budget))}\n*{position(p)}*" for p in points]
         embed = discord.Embed(
@@ -215,9 +215,9 @@ def summary_embeds(summary: Summary) -> list[discord.Embed]:
             description="\n\n".join(lines)[:EMBED_DESCRIPTION],
             colour=COLOUR,
         )
-        if summary.kind == "perspectives" and len({p.doc_id for p in points}) == 1:
+        if summary.kind == SummaryKind.PERSPECTIVES and len({p.doc_id for p in points}) == 1:
             footer = f"— {attribution(first)}"
-        elif summary.kind == "perspectives":
+        elif summary.kind == SummaryKind.PERSPECTIVES:
             footer = f"— {first.author}, in several essays"
         else:
             footer = f"— {attribution(first)}"
