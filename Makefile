@@ -25,8 +25,8 @@ test: $(STAMP)
 
 # Style, types, and the architecture (import-linter contracts in pyproject.toml).
 lint: $(STAMP)
-	$(PY) -m ruff check bot tests bench bot.py
-	$(PY) -m ruff format --check bot tests bench bot.py
+	$(PY) -m ruff check bot tests bench train bot.py
+	$(PY) -m ruff format --check bot tests bench train bot.py
 	$(PY) -m mypy bot
 	$(VENV)/bin/lint-imports
 

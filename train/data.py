@@ -1,0 +1,129 @@
+"""The question sets as training data: each library's index, its questions, the question
+vectors `ask` searches with, and the passages that answer each question.
+
+Everything is read from ``../shared/eval`` (never copied into the repository) and each
+library is indexed once under ``bench/results/indexes/`` (kept between runs, rebuilt when
+the library changes), exactly as the benchmarks index it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from common import INDEXES, SHARED_EVAL, index_dir  # noqa: E402
+
+from bot.answer.engine import Engine, clean_question  # noqa: E402
+from bot.frontends.evaluate import normalise, out_of_scope, read_questions  # noqa: E402
+from bot.index.embed import Embedder  # noqa: E402
+from bot.settings import Settings  # noqa: E402
+
+#: The shared libraries, by the name of their question set; "dev" is the seeds.
+LIBRARIES = ("dev", "library2", "library3", "speeches", "science", "reform", "ethics",
+             "economy", "americans")  # fmt: skip
+
+
+def library_folder(name: str) -> Path:
+    """Where a set's library is: the seeds for "dev", else ``../shared/eval/NAME``."""
+    return ROOT / "seeds" if name == "dev" else SHARED_EVAL / name
+
+
+def questions_file(name: str) -> Path:
+    return SHARED_EVAL / f"{name}.jsonl"
+
+
+def available() -> list[str]:
+    """The libraries whose question set and folder are present beside the repository."""
+    return [n for n in LIBRARIES if questions_file(n).exists() and library_folder(n).is_dir()]
+
+
+def data_hash(names: list[str]) -> str:
+    """SHA-256 over the question sets and library files used (the artifact's provenance)."""
+    h = hashlib.sha256()
+    for name in sorted(names):
+        h.update(questions_file(name).read_bytes())
+        for path in sorted(library_folder(name).glob("*.md")):
+            h.update(path.name.encode() + path.read_bytes())
+    return h.hexdigest()
+
+
+@dataclass
+class LibrarySet:
+    """One library's index and questions, ready to train or score on.
+
+    Attributes:
+        name: The question set's name.
+        engine: An engine over the library's own index.
+        items: Every question of the set (in scope and off topic).
+        questions: In-scope questions kept for training (an answering passage found).
+        vectors: Their vectors as `ask` searches with them (unit, one row each).
+        positives: For each, the passage rows that hold one of its phrases.
+        passages: The library's passage vectors (rows of the index).
+    """
+
+    name: str
+    engine: Engine
+    items: list[dict[str, Any]]
+    questions: list[dict[str, Any]]
+    vectors: np.ndarray
+    positives: list[list[int]]
+    passages: np.ndarray
+
+
+def _answering_rows(engine: Engine, item: dict[str, Any]) -> list[int]:
+    """The passage rows whose text holds one of the question's phrases (or its whole
+    answer), found in the essays the question names when it names them."""
+    snap = engine.snapshot()
+    phrases = [normalise(p) for p in item.get("must_quote", []) if p.strip()]
+    docs = [d for d in str(item.get("doc") or "").split("|") if d in snap.docs]
+    ranges = [snap.passages.of(d) for d in docs] or [(0, len(snap.passages))]
+    rows = []
+    for lo, hi in ranges:
+        for row in range(lo, hi):
+            p = snap.passages[row]
+            text = normalise(snap.docs.text(p.doc_id)[p.start : p.end])
+            if any(ph in text for ph in phrases):
+                rows.append(row)
+    return rows
+
+
+def load(name: str, embedder: Embedder) -> LibrarySet:
+    """A library's set: indexed (or refreshed), its questions embedded as `ask` does."""
+    folder = library_folder(name)
+    engine = Engine(Settings(seeds_dir=folder, index_dir=index_dir(folder)), embedder)
+    engine.index()
+    snap = engine.snapshot()
+    items = read_questions(questions_file(name))
+    kept, vectors, positives = [], [], []
+    for item in items:
+        if out_of_scope(item):
+            continue
+        rows = _answering_rows(engine, item)
+        if not rows:
+            continue
+        question = clean_question(item["question"], engine.settings.max_question_chars)
+        kept.append(item)
+        vectors.append(engine.question_vector(snap, question))
+        positives.append(rows)
+    passages = np.array(snap.dense.vectors(slice(None)), dtype=np.float32)  # a copy: a view
+    # of the index's storage dies with the snapshot
+    return LibrarySet(name, engine, items, kept, np.vstack(vectors), positives, passages)
+
+
+def shared_embedder() -> Embedder:
+    """The bundled model, its question export kept beside the benchmarks' indexes."""
+    return Embedder(query_dir=INDEXES / "query-model")
+
+
+def summary(sets: list[LibrarySet]) -> str:
+    return json.dumps({s.name: len(s.questions) for s in sets})
