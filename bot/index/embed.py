@@ -6,6 +6,7 @@ essays or `--help` never pays for it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import threading
@@ -18,7 +19,7 @@ import numpy as np
 from bot.index import query_model
 
 log = logging.getLogger(__name__)
-_MODELS: dict[str, Any] = {}  # loaded models by path, shared by all Embedders of a process
+_MODELS: dict[str, Any] = {}  # loaded models by key, shared by all Embedders of a process
 _MODELS_LOCK = threading.Lock()
 
 
@@ -51,6 +52,60 @@ def resolve_model(name: str) -> str:
     return name
 
 
+#: The trained delta shipped for the bundled model (``train/lora_artifact.py`` writes it).
+BUNDLED_TUNING = Path(__file__).parent / "trained" / "minilm-lora.npz"
+
+
+def resolve_tuning(model: str, tuning: str) -> Path | None:
+    """The tuning artifact to apply: none by default (or "none"), the one shipped for the
+    bundled model for "bundled", else the file named.
+
+    The shipped tuning finds more answering passages on libraries it was not trained on
+    (bench/README.md), but the decline thresholds are calibrated on the base model's
+    cosines: until they are learned for it, it is opt-in.
+
+    Raises:
+        ValueError: The file does not exist, or "bundled" with another model.
+    """
+    if tuning in ("", "none"):
+        return None
+    if tuning == "bundled":
+        if resolve_model(model) != bundled_model_path() or not BUNDLED_TUNING.exists():
+            raise ValueError("MODEL_TUNING=bundled applies to the bundled model only")
+        return BUNDLED_TUNING
+    path = Path(tuning)
+    if not path.is_file():
+        raise ValueError(f"no model tuning file {tuning}")
+    return path
+
+
+def tuning_digest(path: Path) -> str:
+    """A short hash of a tuning artifact's bytes (names the tuned model in caches)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def apply_tuning(model: Any, path: Path) -> None:
+    """Add a trained low-rank delta to the model's weights: W += B @ A for each weight the
+    artifact names (LoRA, merged once at load; the export and every vector then come from
+    the tuned weights). Written by ``train/lora_artifact.py``.
+
+    Raises:
+        ValueError: The artifact names a weight the model does not have, or of another
+            shape (made for another model).
+    """
+    import torch
+
+    params = dict(model[0].auto_model.named_parameters())
+    with np.load(path) as artifact, torch.no_grad():
+        for name in sorted(k.removesuffix(":A") for k in artifact.files if k.endswith(":A")):
+            a = artifact[f"{name}:A"].astype(np.float32)
+            b = artifact[f"{name}:B"].astype(np.float32)
+            weight = params.get(name)
+            if weight is None or tuple(weight.shape) != (b.shape[0], a.shape[1]):
+                raise ValueError(f"{path.name}: {name} does not fit this model")
+            weight.add_(torch.from_numpy(b @ a))
+
+
 def _normalise(matrix: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(matrix, axis=-1, keepdims=True)
     norms[norms == 0] = 1.0
@@ -78,10 +133,15 @@ class Embedder:
     """
 
     def __init__(
-        self, model: str = "", batch_size: int = 32, query_dir: Path | None = None
+        self,
+        model: str = "",
+        batch_size: int = 32,
+        query_dir: Path | None = None,
+        tuning: str = "",
     ) -> None:
         offline_environment()
         self.model_path = resolve_model(model)
+        self.tuning = resolve_tuning(model, tuning)
         self.batch_size = batch_size
         self.query_dir = query_dir
         self._model: Any = None
@@ -91,27 +151,34 @@ class Embedder:
 
     @property
     def key(self) -> str:
-        """Identifies the model in caches and manifests."""
+        """Identifies the model in caches and manifests (with its tuning, if any: a tuned
+        model's vectors are never mixed with the base model's)."""
         path = Path(self.model_path)
         if path.is_dir():
             config = path / "config.json"
             stamp = config.stat().st_size if config.exists() else 0
-            return f"{path.name}:{stamp}"
-        return self.model_path
+            base = f"{path.name}:{stamp}"
+        else:
+            base = self.model_path
+        return base if self.tuning is None else f"{base}+{tuning_digest(self.tuning)}"
 
     @property
     def model(self) -> Any:
         """The loaded SentenceTransformer (loaded on first use, once)."""
         if self._model is None:
             with _MODELS_LOCK:
-                if self.model_path not in _MODELS:
+                key = self.key
+                if key not in _MODELS:
                     import transformers
                     from sentence_transformers import SentenceTransformer
 
                     transformers.logging.set_verbosity_error()
                     transformers.utils.logging.disable_progress_bar()
-                    _MODELS[self.model_path] = SentenceTransformer(self.model_path, device="cpu")
-                self._model = _MODELS[self.model_path]
+                    model = SentenceTransformer(self.model_path, device="cpu")
+                    if self.tuning is not None:
+                        apply_tuning(model, self.tuning)
+                    _MODELS[key] = model
+                self._model = _MODELS[key]
         return self._model
 
     @property
