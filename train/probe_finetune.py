@@ -170,13 +170,18 @@ def _libraries(folder: Path) -> dict[str, dict[str, list]]:  # type: ignore[type
     return libs
 
 
-def run(folder: Path, out: Path) -> None:
+def _base(folder: Path):  # type: ignore[no-untyped-def]
+    """The exported model and its tokenizer, on the device."""
     from transformers import AutoModel, AutoTokenizer
 
+    tok = AutoTokenizer.from_pretrained(folder / "model")
+    return tok, AutoModel.from_pretrained(folder / "model").float().to(DEVICE)
+
+
+def run(folder: Path, out: Path) -> None:
     started = time.time()
     libs = _libraries(folder)
-    tok = AutoTokenizer.from_pretrained(folder / "model")
-    base = AutoModel.from_pretrained(folder / "model").float().to(DEVICE)
+    tok, base = _base(folder)
     results: dict[str, dict[str, object]] = {}
     for name, lib in libs.items():
         others = [v for k, v in libs.items() if k != name]
@@ -225,12 +230,10 @@ def _deltas(model, prefix):  # type: ignore[no-untyped-def]
 def run_lora(folder: Path, out: Path) -> None:
     """LoRA under LOLO (each fold's delta kept), then on every library."""
     import numpy as np
-    from transformers import AutoModel, AutoTokenizer
 
     started = time.time()
     libs = _libraries(folder)
-    tok = AutoTokenizer.from_pretrained(folder / "model")
-    base = AutoModel.from_pretrained(folder / "model").float().to(DEVICE)
+    tok, base = _base(folder)
     results: dict[str, dict[str, object]] = {}
     deltas: dict[int, dict[str, object]] = {e: {} for e in LORA_EPOCHS}
     for name, lib in [*libs.items(), ("all", None)]:

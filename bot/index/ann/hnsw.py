@@ -4,14 +4,12 @@ candidates re-ranked by the exact vectors kept beside them."""
 from __future__ import annotations
 
 import os
-from pathlib import Path
 from typing import Any
 
 import faiss
 import numpy as np
 
-from bot.index.ann.base import DenseIndex
-from bot.index.ann.flat import stored_matrix
+from bot.index.ann.faiss_index import FaissIndex
 
 HNSW_M = 48  # graph neighbours per vector
 HNSW_EF_CONSTRUCTION = 200  # candidates weighed while linking a vector in
@@ -22,7 +20,7 @@ HNSW_EF_SEARCH = 768  # candidates weighed per question (recall@50 0.99 vs exact
 HNSW_REFINE = 2.0
 
 
-class HnswIndex(DenseIndex):
+class HnswIndex(FaissIndex):
     """A few milliseconds a question at any size, approximate (recall@50 0.99: bench).
 
     Args:
@@ -33,16 +31,15 @@ class HnswIndex(DenseIndex):
     kind = "hnsw"
 
     def __init__(self, index: Any) -> None:
-        self._index = index
         inner: Any = faiss.downcast_index(index.index)
         if isinstance(inner, faiss.IndexRefine):  # this version's search parameters
             inner.k_factor = HNSW_REFINE
-            self._storage = faiss.downcast_index(inner.refine_index)
+            storage = faiss.downcast_index(inner.refine_index)
             inner = faiss.downcast_index(inner.base_index)
         else:
-            self._storage = faiss.downcast_index(inner.storage)
+            storage = faiss.downcast_index(inner.storage)
         inner.hnsw.efSearch = HNSW_EF_SEARCH
-        self._matrix: np.ndarray | None = None
+        super().__init__(index, storage)
 
     @classmethod
     def build(cls, vectors: np.ndarray) -> HnswIndex:
@@ -61,26 +58,6 @@ class HnswIndex(DenseIndex):
         finally:
             faiss.omp_set_num_threads(threads)
         return cls(index)
-
-    @property
-    def size(self) -> int:
-        return int(self._index.ntotal)
-
-    @property
-    def dim(self) -> int:
-        return int(self._index.d)
-
-    def search(self, vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        scores, ids = self._index.search(np.ascontiguousarray(vectors, dtype=np.float32), k)
-        return scores, ids
-
-    def vectors(self, rows: Any) -> np.ndarray:
-        if self._matrix is None:
-            self._matrix = stored_matrix(self._storage, self.size)
-        return self._matrix[rows]
-
-    def save(self, path: Path) -> None:
-        faiss.write_index(self._index, str(path))
 
     @staticmethod
     def describe(n_passages: int) -> str:
