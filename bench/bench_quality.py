@@ -1,6 +1,12 @@
 """Answer quality on every question set given, with a naive RAG baseline as anchor row.
 
     python bench/bench_quality.py [--set NAME=QUESTIONS.jsonl:LIBRARY_DIR ...]
+    python bench/bench_quality.py --lolo [LIBRARY ...]
+
+`--lolo` scores every shared library (../shared/eval) leave-one-library-out: the engine
+whose model carries the LoRA delta fitted on the *other* libraries only
+(bench/results/lora/NAME.npz, from train/lora_artifact.py), beside the untuned engine and
+the naive RAG, with the mean and the worst library.
 
 Default sets: the seeds (tests/data/dev.jsonl, eval/extra.jsonl) and, when ../shared is
 beside the repository, library2 (../shared/eval/library2.jsonl on ../shared/eval/library2).
@@ -37,7 +43,7 @@ from bot.index.ann import FlatIndex
 from bot.index.embed import Embedder
 from bot.index.lexical import tokenize
 from bot.ingest.chunking import split_sentences
-from bot.ingest.documents import Document, library_files, read_document
+from bot.ingest.documents import Document, DocumentError, library_files, read_document
 from bot.settings import Settings
 
 NAIVE_WINDOW = 3
@@ -60,7 +66,10 @@ class NaiveRag:
         self.docs: dict[str, Document] = {}
         self.windows: list[Window] = []
         for path in library_files(library):
-            doc = read_document(path)
+            try:
+                doc = read_document(path)
+            except DocumentError:  # skipped by the engine's index too
+                continue
             self.docs[doc.meta.doc_id] = doc
             sents = split_sentences(doc)
             for i in range(0, len(sents), NAIVE_WINDOW):
@@ -169,16 +178,17 @@ def _tuned_engine(name: str, library: Path) -> Engine:
     return engine
 
 
-def lolo() -> None:
-    """Leave-one-library-out: every shared library scored by the engine whose model was
-    tuned on the other libraries only, beside the untuned engine and the naive RAG."""
+def lolo(only: list[str]) -> None:
+    """Leave-one-library-out: every shared library (or those named) scored by the engine
+    whose model was tuned on the other libraries only, beside the untuned engine and the
+    naive RAG."""
     from train.data import available, library_folder, questions_file
 
     base_embedder = Embedder(query_dir=INDEXES / "query-model", tuning="none")
     table = ["| library | system | hit@1 | hit@3 | MRR | false declines | off-topic declined"
              " | quote median / max |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     results: dict[str, dict[str, Any]] = {}
-    for name in available():
+    for name in [n for n in available() if not only or n in only]:
         library, items = library_folder(name), read_questions(questions_file(name))
         base = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)), base_embedder)
         base.index()
@@ -191,7 +201,7 @@ def lolo() -> None:
         print("\n".join(table[-3:]), flush=True)
     table += _lolo_summary(results)
     print("\n".join(table))
-    save_result("quality-lolo", {"table": table, "libraries": results})
+    save_result("-".join(["quality-lolo", *only]), {"table": table, "libraries": results})
 
 
 def _lolo_summary(results: dict[str, dict[str, Any]]) -> list[str]:
@@ -214,11 +224,13 @@ def _lolo_summary(results: dict[str, dict[str, Any]]) -> list[str]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", action="append", default=[], help="NAME=QUESTIONS:LIBRARY")
-    parser.add_argument("--lolo", action="store_true",
-                        help="leave-one-library-out over the shared libraries")  # fmt: skip
+    parser.add_argument(
+        "--lolo", nargs="*", metavar="LIBRARY",
+        help="leave-one-library-out over the shared libraries (or those named)",
+    )  # fmt: skip
     args = parser.parse_args()
-    if args.lolo:
-        lolo()
+    if args.lolo is not None:
+        lolo(args.lolo)
         return
     embedder = Embedder(query_dir=INDEXES / "query-model")
     table = [

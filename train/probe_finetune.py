@@ -1,17 +1,23 @@
-"""Probe, on a GPU: does fine-tuning MiniLM itself (the bi-encoder) beat the question
-adapter under leave-one-library-out? Dense retrieval of the answering passage only.
+"""Fine-tune MiniLM on the question sets, leave-one-library-out, on a GPU; keep each
+fold's LoRA delta and one fitted on every library (the shipped tuning).
 
-Two steps, as the device machine has neither the shared sets nor the project's
+Three steps, as the device machine has neither the shared sets nor the project's
 dependencies:
 
-    python -m train.probe_finetune export DIR   # here: passage texts, questions, positives
-                                                # and the model in float16 (never committed)
-    python train/probe_finetune.py run DIR      # there: torch + transformers only
+    python -m train.probe_finetune export DIR   # here: passage texts, questions, answering
+                                                # passages, hard negatives, and the model
+                                                # in float16 (never committed)
+    python train/probe_finetune.py run DIR OUT  # there: base vs full fine-tuning (2, 4
+                                                # epochs) vs the question side only
+    python train/probe_finetune.py lora DIR OUT # there: LoRA (2, 4 epochs), each fold's
+                                                # delta and the one on all libraries
+    python -m train.lora_artifact OUT           # here: the artifact and the folds
 
-For each library held out: the base model, and the model fine-tuned on the other
-libraries' (question, answering passage) pairs with in-batch negatives plus one hard
-negative each (the nearest non-answering passage under the base model), as in
-sentence-transformers' MultipleNegativesRankingLoss. Prints top-1/3/10/50 counts.
+Training pairs are each in-scope question with its answering passage (the passage
+holding one of its phrases), in-batch negatives plus one hard negative each (the nearest
+non-answering passage under the base model), as sentence-transformers'
+MultipleNegativesRankingLoss does. Each held-out library is scored by dense retrieval of
+its answering passages (top-1/3/10/50) with the model fitted on the others.
 """
 
 from __future__ import annotations
