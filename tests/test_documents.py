@@ -120,3 +120,17 @@ def test_encodings_are_detected_and_normalised() -> None:
     decomposed = "Cafe\u0301"
     assert decode_text(decomposed.encode("utf-8")) == "Café"
     assert decode_text(b"line one\r\nline two\r") == "line one\nline two\n"
+
+
+@pytest.mark.parametrize(("date", "kept"), [("180", "180"), ("62", "62"), ("1780-03", "1780-03")])
+def test_ancient_years_and_months_are_dates(date: str, kept: str) -> None:
+    text = f"---\ntitle: Meditations, Book One\nauthor: Marcus Aurelius\ndate: {date}\n---\n"
+    doc = parse_document(text + "Of my grandfather Verus I have learned to be gentle.\n", "m")
+    assert doc.meta.date == kept
+
+
+@pytest.mark.parametrize("date", ["yesterday", "18o", "12345", "1780-3"])
+def test_dates_that_are_not_a_year_are_refused(date: str) -> None:
+    text = f"---\ntitle: T\ndate: {date}\n---\nA sentence of prose that is long enough.\n"
+    with pytest.raises(DocumentError, match="'date' must be a year"):
+        parse_document(text, "t")

@@ -19,7 +19,9 @@ MAX_FRONT_MATTER = 64 * 1024
 #: One-line fields and their longest accepted length.
 LINE_FIELDS = {"id": 120, "title": 300, "author": 200, "date": 40, "source": 300, "via": 200,
                "url": 2000, "comments_start": 300}  # fmt: skip
-_DATE = re.compile(r"^\d{4}(?:-\d{2}(?:-\d{2})?)?$")
+#: A year (any era: Seneca wrote in 62, Marcus Aurelius about 180), or a month or day of
+#: a four-digit year.
+_DATE = re.compile(r"^(?:\d{1,4}|\d{4}-\d{2}(?:-\d{2})?)$")
 
 
 class MetadataError(ValueError):
