@@ -11,6 +11,8 @@ dependencies:
                                                 # epochs) vs the question side only
     python train/probe_finetune.py lora DIR OUT # there: LoRA (2, 4 epochs), each fold's
                                                 # delta and the one on all libraries
+    python train/probe_finetune.py curve DIR OUT  # there: LoRA on 25% and 50% of the
+                                                # questions (the learning curve)
     python -m train.lora_artifact OUT           # here: the artifact and the folds
 
 Training pairs are each in-scope question with its answering passage (the passage
@@ -256,6 +258,36 @@ def run_lora(folder: Path, out: Path) -> None:
     (out / "lora.json").write_text(json.dumps(results, indent=1))
 
 
+#: Shares of each training library's questions for the learning curve (LoRA, 2 epochs).
+CURVE = (0.25, 0.5)
+
+
+def _share(lib: dict[str, list], share: float, seed: int = 0) -> dict[str, list]:  # type: ignore[type-arg]
+    """The library with a random `share` of its questions (its passages all kept)."""
+    import random
+
+    n = len(lib["questions"])
+    keep = sorted(random.Random(seed).sample(range(n), min(n, max(1, round(share * n)))))
+    return {**lib, **{k: [lib[k][i] for i in keep] for k in ("questions", "positives", "hard")}}
+
+
+def run_curve(folder: Path, out: Path) -> None:
+    """The learning curve: LoRA (2 epochs) fitted on a share of the other libraries'
+    questions, each library scored as it was held out."""
+    started = time.time()
+    libs = _libraries(folder)
+    tok, base = _base(folder)
+    results: dict[str, dict[str, object]] = {}
+    for name, lib in libs.items():
+        for share in CURVE:
+            others = [_share(v, share) for k, v in libs.items() if k != name]
+            tuned = _lora(base, tok, others, 2)
+            results.setdefault(name, {})[f"lora-2ep-{share:.0%}"] = _recall(tuned, tok, lib)
+            del tuned
+        print(name, results[name], f"{time.time() - started:.0f}s", flush=True)
+    (out / "curve.json").write_text(json.dumps(results, indent=1))
+
+
 if __name__ == "__main__":
     verb, where = sys.argv[1], Path(sys.argv[2])
     target = Path(sys.argv[3]) if len(sys.argv) > 3 else where
@@ -263,5 +295,7 @@ if __name__ == "__main__":
         export(where)
     elif verb == "lora":
         run_lora(where, target)
+    elif verb == "curve":
+        run_curve(where, target)
     else:
         run(where, target)
