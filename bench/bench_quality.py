@@ -167,15 +167,28 @@ def _lolo_row(name: str, system: str, r: dict[str, Any]) -> str:
             f"{r['quote_median']:.0f} / {r['quote_max']} |")  # fmt: skip
 
 
-def _tuned_engine(name: str, library: Path) -> Engine:
+FOLDS = Path(__file__).parent / "results" / "lora"
+
+
+def _tuned_engine(name: str, library: Path, threshold: float | None = None) -> Engine:
     """An engine whose model carries the LoRA delta fitted without this library
-    (``bench/results/lora/NAME.npz``, from ``train/lora_artifact.py``), on its own index."""
-    fold = Path(__file__).parent / "results" / "lora" / f"{name}.npz"
-    embedder = Embedder(query_dir=INDEXES / "query-model", tuning=str(fold))
+    (``bench/results/lora/NAME.npz``, from ``train/lora_artifact.py``), on its own index;
+    with `threshold`, declining below it instead of the base model's ABSTAIN_THRESHOLD."""
+    embedder = Embedder(query_dir=INDEXES / "query-model", tuning=str(FOLDS / f"{name}.npz"))
     index = INDEXES / f"{library.name}-lolo-{embedder.key.rsplit('+', 1)[-1]}"
-    engine = Engine(Settings(seeds_dir=library, index_dir=index), embedder)
+    settings = Settings(seeds_dir=library, index_dir=index)
+    if threshold is not None:
+        settings = settings.with_(abstain_threshold=threshold)
+    engine = Engine(settings, embedder)
     engine.index()
     return engine
+
+
+def _thresholds() -> dict[str, float]:
+    """Each fold's decline threshold, learned on the other libraries
+    (``train/calibrate_decline.py``), when it has been run."""
+    path = FOLDS / "thresholds.json"
+    return json.loads(path.read_text()) if path.exists() else {}
 
 
 def lolo(only: list[str]) -> None:
@@ -188,6 +201,7 @@ def lolo(only: list[str]) -> None:
     table = ["| library | system | hit@1 | hit@3 | MRR | false declines | off-topic declined"
              " | quote median / max |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     results: dict[str, dict[str, Any]] = {}
+    thresholds = _thresholds()
     for name in [n for n in available() if not only or n in only]:
         library, items = library_folder(name), read_questions(questions_file(name))
         base = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)), base_embedder)
@@ -195,10 +209,13 @@ def lolo(only: list[str]) -> None:
         rows = {"naive RAG": evaluate(NaiveRag(library, base_embedder), items),
                 "untuned": evaluate(base, items),
                 "tuned on the others": evaluate(_tuned_engine(name, library), items)}  # fmt: skip
+        if name in thresholds:
+            learned = _tuned_engine(name, library, thresholds[name])
+            rows["tuned, decline learned"] = evaluate(learned, items)
         results[name] = {k: {m: v[m] for m in (*LOLO_KEYS, "in_scope", "off_topic")}
                          for k, v in rows.items()}  # fmt: skip
         table += [_lolo_row(name, system, r) for system, r in rows.items()]
-        print("\n".join(table[-3:]), flush=True)
+        print("\n".join(table[-len(rows) :]), flush=True)
     table += _lolo_summary(results)
     print("\n".join(table))
     save_result("-".join(["quality-lolo", *only]), {"table": table, "libraries": results})
@@ -208,7 +225,8 @@ def _lolo_summary(results: dict[str, dict[str, Any]]) -> list[str]:
     """The mean and the worst library of each system (hit@3 and MRR), and how many
     questions each library gains or loses at hit@3 against the untuned engine."""
     out = []
-    for system in ("naive RAG", "untuned", "tuned on the others"):
+    systems = list(next(iter(results.values())))
+    for system in systems:
         hit3 = [r[system]["hit@3"] for r in results.values()]
         mrr = [r[system]["mrr"] for r in results.values()]
         fd = sum(r[system]["false_declines"] for r in results.values())
