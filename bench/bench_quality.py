@@ -170,16 +170,12 @@ def _lolo_row(name: str, system: str, r: dict[str, Any]) -> str:
 FOLDS = Path(__file__).parent / "results" / "lora"
 
 
-def _tuned_engine(name: str, library: Path, threshold: float | None = None) -> Engine:
+def _tuned_engine(name: str, library: Path) -> Engine:
     """An engine whose model carries the LoRA delta fitted without this library
-    (``bench/results/lora/NAME.npz``, from ``train/lora_artifact.py``), on its own index;
-    with `threshold`, declining below it instead of the base model's ABSTAIN_THRESHOLD."""
+    (``bench/results/lora/NAME.npz``, from ``train/lora_artifact.py``), on its own index."""
     embedder = Embedder(query_dir=INDEXES / "query-model", tuning=str(FOLDS / f"{name}.npz"))
     index = INDEXES / f"{library.name}-lolo-{embedder.key.rsplit('+', 1)[-1]}"
-    settings = Settings(seeds_dir=library, index_dir=index)
-    if threshold is not None:
-        settings = settings.with_(abstain_threshold=threshold)
-    engine = Engine(settings, embedder)
+    engine = Engine(Settings(seeds_dir=library, index_dir=index), embedder)
     engine.index()
     return engine
 
@@ -206,12 +202,13 @@ def lolo(only: list[str]) -> None:
         library, items = library_folder(name), read_questions(questions_file(name))
         base = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)), base_embedder)
         base.index()
+        tuned = _tuned_engine(name, library)
         rows = {"naive RAG": evaluate(NaiveRag(library, base_embedder), items),
                 "untuned": evaluate(base, items),
-                "tuned on the others": evaluate(_tuned_engine(name, library), items)}  # fmt: skip
-        if name in thresholds:
-            learned = _tuned_engine(name, library, thresholds[name])
-            rows["tuned, decline learned"] = evaluate(learned, items)
+                "tuned on the others": evaluate(tuned, items)}  # fmt: skip
+        if name in thresholds:  # the same index and model, declining below its own threshold
+            learned = tuned.settings.with_(abstain_threshold=thresholds[name])
+            rows["tuned, decline learned"] = evaluate(Engine(learned, tuned.embedder), items)
         results[name] = {k: {m: v[m] for m in (*LOLO_KEYS, "in_scope", "off_topic")}
                          for k, v in rows.items()}  # fmt: skip
         table += [_lolo_row(name, system, r) for system, r in rows.items()]

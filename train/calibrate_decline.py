@@ -26,17 +26,6 @@ from train.lora_artifact import FOLDS
 QUANTILE = 0.01
 
 
-def _question_vector(embedder, snap, question: str) -> np.ndarray:  # type: ignore[no-untyped-def]
-    """As ``Engine.question_vector`` makes it, with this embedder."""
-    from bot.answer.retrieve import named_authors, without_authors
-
-    plain = without_authors(question, named_authors(snap, question))
-    if not plain or plain == question:
-        return embedder.embed_query(question)
-    both = embedder.embed_queries([question, plain]).sum(axis=0)
-    return both / max(float(np.linalg.norm(both)), 1e-9)
-
-
 def best_cosines(fold: str, libs: dict[str, dict[str, list]]) -> list[float]:  # type: ignore[type-arg]
     """The best passage cosine of each in-scope question of every library but `fold`,
     under the model tuned without `fold`."""
@@ -51,10 +40,13 @@ def best_cosines(fold: str, libs: dict[str, dict[str, list]]) -> list[float]:  #
         if name == fold:
             continue
         folder = library_folder(name)
-        snap = Engine(Settings(seeds_dir=folder, index_dir=index_dir(folder))).snapshot()
+        # The library's untuned index, for the names `ask` reads in a question; the
+        # vectors are this fold's model's, as its engine would search with them.
+        engine = Engine(Settings(seeds_dir=folder, index_dir=index_dir(folder)), embedder)
+        snap = engine.snapshot()
         passages = embedder.embed_texts(lib["passages"])
         for question in lib["questions"]:
-            out.append(float(np.max(passages @ _question_vector(embedder, snap, question))))
+            out.append(float(np.max(passages @ engine.question_vector(snap, question))))
     return out
 
 

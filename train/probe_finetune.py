@@ -84,19 +84,12 @@ DEVICE = os.environ.get("PROBE_DEVICE", "cuda")
 VARIANTS = {"full-2ep": (2, False), "full-4ep": (4, False), "questions-only-2ep": (2, True)}
 
 
-def _encode(model, tok, texts, batch=512, max_len=256):  # type: ignore[no-untyped-def]
+def _encode(model, tok, texts, batch=512):  # type: ignore[no-untyped-def]
+    """Unit vectors of many texts, in batches (callers hold ``torch.no_grad``)."""
     import torch
 
-    out = []
-    for i in range(0, len(texts), batch):
-        enc = tok(texts[i : i + batch], padding=True, truncation=True, max_length=max_len,
-                  return_tensors="pt").to(DEVICE)  # fmt: skip
-        with torch.autocast(DEVICE, dtype=torch.bfloat16):
-            hidden = model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        pooled = (hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
-        out.append(torch.nn.functional.normalize(pooled, dim=-1))
-    return torch.cat(out)
+    return torch.cat([_encode_train(model, tok, texts[i : i + batch])
+                      for i in range(0, len(texts), batch)])  # fmt: skip
 
 
 def _recall(model, tok, lib, passages=None) -> dict[str, int]:  # type: ignore[no-untyped-def]
@@ -153,6 +146,7 @@ def _train(base, tok, libs, epochs=2, questions_only=False, lr=2e-5, model=None)
 
 
 def _encode_train(model, tok, texts, max_len=256):  # type: ignore[no-untyped-def]
+    """Unit vectors of one batch, mean-pooled as sentence-transformers' MiniLM does."""
     import torch
 
     enc = tok(texts, padding=True, truncation=True, max_length=max_len,

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from bot.index import query_model
+from bot.settings import SettingsError
 
 log = logging.getLogger(__name__)
 _MODELS: dict[str, Any] = {}  # loaded models by key, shared by all Embedders of a process
@@ -65,17 +66,17 @@ def resolve_tuning(model: str, tuning: str) -> Path | None:
     cosines: until they are learned for it, it is opt-in.
 
     Raises:
-        ValueError: The file does not exist, or "bundled" with another model.
+        SettingsError: The file does not exist, or "bundled" with another model.
     """
     if tuning in ("", "none"):
         return None
     if tuning == "bundled":
         if resolve_model(model) != bundled_model_path() or not BUNDLED_TUNING.exists():
-            raise ValueError("MODEL_TUNING=bundled applies to the bundled model only")
+            raise SettingsError("MODEL_TUNING=bundled applies to the bundled model only")
         return BUNDLED_TUNING
     path = Path(tuning)
     if not path.is_file():
-        raise ValueError(f"no model tuning file {tuning}")
+        raise SettingsError(f"no model tuning file {tuning} (MODEL_TUNING)")
     return path
 
 
@@ -142,6 +143,8 @@ class Embedder:
         offline_environment()
         self.model_path = resolve_model(model)
         self.tuning = resolve_tuning(model, tuning)
+        # Hashed once: `key` is read on every staleness check.
+        self._tuning_digest = tuning_digest(self.tuning) if self.tuning else ""
         self.batch_size = batch_size
         self.query_dir = query_dir
         self._model: Any = None
@@ -160,7 +163,7 @@ class Embedder:
             base = f"{path.name}:{stamp}"
         else:
             base = self.model_path
-        return base if self.tuning is None else f"{base}+{tuning_digest(self.tuning)}"
+        return f"{base}+{self._tuning_digest}" if self._tuning_digest else base
 
     @property
     def model(self) -> Any:

@@ -18,7 +18,8 @@ from bot.index.ann.base import DenseIndex
 from bot.index.ann.flat import FlatIndex
 from bot.index.ann.hnsw import HnswIndex
 
-__all__ = ["EXACT_UP_TO", "DenseIndex", "FlatIndex", "HnswIndex", "build", "load", "search_kind"]
+__all__ = ["EXACT_UP_TO", "DenseIndex", "FlatIndex", "HnswIndex", "build", "describe_search",
+           "load", "search_kind"]  # fmt: skip
 
 #: Up to this many passages a question scans every passage vector (exact, FAISS flat);
 #: past it they go into an HNSW graph. bench/bench_scale.py measures both (README table).
