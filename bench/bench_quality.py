@@ -5,8 +5,10 @@
 
 `--lolo` scores every shared library (../shared/eval) leave-one-library-out: the engine
 whose model carries the LoRA delta fitted on the *other* libraries only
-(bench/results/lora/NAME.npz, from train/lora_artifact.py), beside the untuned engine and
-the naive RAG, with the mean and the worst library.
+(bench/results/lora/NAME.npz, from train/lora_artifact.py) and answers with what was
+learned on them too (NAME.answering.json beside it, from train/fit_answering.py: the
+retrieval weights and the decision to decline), beside the untuned engine and the naive
+RAG, with the mean and the worst library.
 
 Default sets: the seeds (tests/data/dev.jsonl, eval/extra.jsonl) and, when ../shared is
 beside the repository, library2 (../shared/eval/library2.jsonl on ../shared/eval/library2).
@@ -167,48 +169,24 @@ def _lolo_row(name: str, system: str, r: dict[str, Any]) -> str:
             f"{r['quote_median']:.0f} / {r['quote_max']} |")  # fmt: skip
 
 
-FOLDS = Path(__file__).parent / "results" / "lora"
-
-
-def _tuned_engine(name: str, library: Path) -> Engine:
-    """An engine whose model carries the LoRA delta fitted without this library
-    (``bench/results/lora/NAME.npz``, from ``train/lora_artifact.py``), on its own index."""
-    embedder = Embedder(query_dir=INDEXES / "query-model", tuning=str(FOLDS / f"{name}.npz"))
-    index = INDEXES / f"{library.name}-lolo-{embedder.key.rsplit('+', 1)[-1]}"
-    engine = Engine(Settings(seeds_dir=library, index_dir=index), embedder)
-    engine.index()
-    return engine
-
-
-def _thresholds() -> dict[str, float]:
-    """Each fold's decline threshold, learned on the other libraries
-    (``train/calibrate_decline.py``), when it has been run."""
-    path = FOLDS / "thresholds.json"
-    return json.loads(path.read_text()) if path.exists() else {}
-
-
 def lolo(only: list[str]) -> None:
     """Leave-one-library-out: every shared library (or those named) scored by the engine
     whose model was tuned on the other libraries only, beside the untuned engine and the
     naive RAG."""
-    from train.data import available, library_folder, questions_file
+    from train.data import available, fold_engine, library_folder, questions_file
 
     base_embedder = Embedder(query_dir=INDEXES / "query-model", tuning="none")
     table = ["| library | system | hit@1 | hit@3 | MRR | false declines | off-topic declined"
              " | quote median / max |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
     results: dict[str, dict[str, Any]] = {}
-    thresholds = _thresholds()
     for name in [n for n in available() if not only or n in only]:
         library, items = library_folder(name), read_questions(questions_file(name))
         base = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)), base_embedder)
         base.index()
-        tuned = _tuned_engine(name, library)
+        tuned = fold_engine(name)
         rows = {"naive RAG": evaluate(NaiveRag(library, base_embedder), items),
                 "untuned": evaluate(base, items),
                 "tuned on the others": evaluate(tuned, items)}  # fmt: skip
-        if name in thresholds:  # the same index and model, declining below its own threshold
-            learned = tuned.settings.with_(abstain_threshold=thresholds[name])
-            rows["tuned, decline learned"] = evaluate(Engine(learned, tuned.embedder), items)
         results[name] = {k: {m: v[m] for m in (*LOLO_KEYS, "in_scope", "off_topic")}
                          for k, v in rows.items()}  # fmt: skip
         table += [_lolo_row(name, system, r) for system, r in rows.items()]

@@ -15,6 +15,7 @@ import json
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ import numpy as np
 from common import ROOT, SHARED_EVAL, index_dir, percentiles, save_result
 
 from bot.answer.engine import Engine
+from bot.answer.learned import Answering
 from bot.answer.quotes import answer
 from bot.index.embed import Embedder
 from bot.index.snapshot import Snapshot
@@ -36,9 +38,13 @@ QUESTIONS = [
 ]
 
 
-def measure(embed: Callable[[str], np.ndarray], snap: Snapshot, queries: int) -> dict[str, float]:
+def measure(
+    embed: Callable[[str], np.ndarray], snap: Snapshot, queries: int, answering: Answering
+) -> dict[str, float]:
+    """Timings of `queries` questions; never declining, so the whole path is timed."""
+    answering = replace(answering, threshold=-1.0, decline=None)
     for q in QUESTIONS[:5]:
-        answer(snap, embed(q), q, threshold=-1.0)
+        answer(snap, embed(q), q, answering=answering)
     samples = []
     embed_only = []
     for i in range(queries):
@@ -46,7 +52,7 @@ def measure(embed: Callable[[str], np.ndarray], snap: Snapshot, queries: int) ->
         t = time.perf_counter()
         vec = embed(q)
         t1 = time.perf_counter()
-        answer(snap, vec, q, threshold=-1.0)  # never decline: time the whole path
+        answer(snap, vec, q, answering=answering)
         samples.append(time.perf_counter() - t)
         embed_only.append(t1 - t)
     return {**percentiles(samples), "embed_p50_ms": percentiles(embed_only)["p50_ms"]}
@@ -54,8 +60,8 @@ def measure(embed: Callable[[str], np.ndarray], snap: Snapshot, queries: int) ->
 
 def both(engine: Engine, torch: Embedder, snap: Snapshot, queries: int) -> dict[str, Any]:
     """The ONNX question path and the torch one, interleaved runs on the same library."""
-    onnx = measure(engine.embedder.embed_query, snap, queries)
-    ref = measure(torch.embed_query_torch, snap, queries)
+    onnx = measure(engine.embedder.embed_query, snap, queries, engine.answering)
+    ref = measure(torch.embed_query_torch, snap, queries, engine.answering)
     return {**onnx, "torch": ref, "p95_ratio_onnx_to_torch": onnx["p95_ms"] / ref["p95_ms"]}
 
 

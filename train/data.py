@@ -120,6 +120,22 @@ def load(name: str, embedder: Embedder) -> LibrarySet:
     return LibrarySet(name, engine, items, kept, np.vstack(vectors), positives, passages)
 
 
+#: Each leave-one-library-out fold's model delta, fitted without that library
+#: (``train/lora_artifact.py`` writes them; never committed).
+FOLDS = ROOT / "bench" / "results" / "lora"
+
+
+def fold_engine(name: str) -> Engine:
+    """An engine over library `name` whose model carries the LoRA delta fitted without it
+    (``bench/results/lora/NAME.npz``), on its own index (kept between runs)."""
+    embedder = Embedder(query_dir=INDEXES / "query-model", tuning=str(FOLDS / f"{name}.npz"))
+    folder = library_folder(name)
+    index = INDEXES / f"{folder.name}-lolo-{embedder.key.rsplit('+', 1)[-1]}"
+    engine = Engine(Settings(seeds_dir=folder, index_dir=index), embedder)
+    engine.index()
+    return engine
+
+
 def shared_embedder() -> Embedder:
     """The bundled model, its question export kept beside the benchmarks' indexes."""
     return Embedder(query_dir=INDEXES / "query-model")

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import numpy as np
 
-from train.data import ROOT, available, data_hash
+from train.data import FOLDS, ROOT, available, data_hash
 
 ARTIFACT = ROOT / "bot" / "index" / "trained" / "minilm-lora.npz"
-FOLDS = ROOT / "bench" / "results" / "lora"
 OPTIONS = {"rank": 16, "alpha": 32, "targets": "query key value dense", "lr": 2e-4,
            "batch": 64, "loss": "in-batch negatives + 1 hard negative, scale 20",
            "max_tokens": 256}  # fmt: skip

@@ -12,12 +12,13 @@ import re
 import threading
 import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
 from bot.answer.feedback import Asker, FeedbackStore, Rated
+from bot.answer.learned import BASE_THRESHOLD, Answering, read_answering
 from bot.answer.quotes import Answer, Excerpt, Ranked, answer, context
 from bot.answer.retrieve import named_authors, without_authors
 from bot.answer.sources import claims
@@ -37,7 +38,7 @@ from bot.index.generations import (
 )
 from bot.index.snapshot import Snapshot
 from bot.ingest.documents import Document, DocumentError, EssayMeta, load_library
-from bot.settings import Settings
+from bot.settings import Settings, SettingsError
 
 #: The longest chat message `sources` reads (Discord's own limit with Nitro).
 MAX_MESSAGE_CHARS = 4000
@@ -102,6 +103,7 @@ class Engine:
         self._snapshot: Snapshot | None = None
         self._lock = threading.RLock()
         self._feedback: FeedbackStore | None = None
+        self._answering: Answering | None = None
 
     @property
     def embedder(self) -> Embedder:
@@ -113,6 +115,30 @@ class Engine:
                 tuning=self.settings.model_tuning,
             )
         return self._embedder
+
+    @property
+    def answering(self) -> Answering:
+        """How questions are ranked and declined: what was learned with the model's
+        tuning, unless ``ABSTAIN_THRESHOLD`` is set (then a plain cosine threshold)."""
+        if self._answering is None:
+            try:
+                learned = read_answering(self.embedder.tuning)
+            except (OSError, ValueError, KeyError) as exc:
+                raise SettingsError(f"the model tuning's answering file: {exc}") from exc
+            given = self.settings.abstain_threshold
+            if given is not None:
+                learned = replace(learned, threshold=given, decline=None)
+            self._answering = learned
+        return self._answering
+
+    @property
+    def _summary_floor(self) -> float:
+        """The cosine a summary's point must reach: ``ABSTAIN_THRESHOLD`` if set, else the
+        base model's 0.40. The learned threshold is fitted on questions' answers; there
+        is no data on what a topic's points should reach, and the learned one, lower, let
+        sentences that never name the topic in (the seeds' "NATO")."""
+        given = self.settings.abstain_threshold
+        return BASE_THRESHOLD if given is None else given
 
     # --- the index ------------------------------------------------------------------
 
@@ -206,8 +232,8 @@ class Engine:
             raise InputError(f"No essay called {doc_id!r}. Essays: {', '.join(snap.docs)}")
         qvec = self.question_vector(snap, q)
         demote = self._demoter(qvec) if feedback else None
-        found = answer(snap, qvec, q, k=k, threshold=self.settings.abstain_threshold,
-                       doc_id=doc_id, demote=demote)  # fmt: skip
+        found = answer(snap, qvec, q, k=k, answering=self.answering, doc_id=doc_id,
+                       demote=demote)  # fmt: skip
         if found.abstained and asker is not None:
             self.feedback.declined(q, qvec, asker.user_id, asker.server)
         return found
@@ -319,7 +345,7 @@ class Engine:
         Raises:
             InputError: The topic is not usable text.
         """
-        return topic_summary(*self._query(topic), self.settings.abstain_threshold)
+        return topic_summary(*self._query(topic), self._summary_floor)
 
     def perspectives(self, question: str) -> Summary:
         """Each author's position on a question, in their own words.
@@ -327,7 +353,7 @@ class Engine:
         Raises:
             InputError: The question is not usable text.
         """
-        return perspectives(*self._query(question), self.settings.abstain_threshold)
+        return perspectives(*self._query(question), self._summary_floor)
 
     def _query(self, text: str) -> tuple[Snapshot, np.ndarray, str]:
         """Validate a question or topic; the live snapshot and its embedding."""

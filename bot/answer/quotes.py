@@ -15,8 +15,9 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from bot.answer.retrieve import WEIGHTS, Weights, retrieve
-from bot.answer.scope import unknown_names
+from bot.answer.learned import HAND_SET, Answering, Decline
+from bot.answer.retrieve import WEIGHTS, Weights, passage_signals, rank
+from bot.answer.scope import decline_features, unknown_names
 from bot.index.lexical import tokenize
 from bot.index.snapshot import Snapshot
 from bot.ingest.documents import Document, EssayMeta, Role
@@ -26,7 +27,6 @@ MAX_QUOTE_SENTENCES = 3
 SHORT_SENTENCE_WORDS = 9
 NEAR_DUPLICATE = 0.6  # token Jaccard above which two quotes say the same thing
 DIVERSITY = 0.04  # score given up per excerpt already taken from the same essay
-UNANSWERED_QUESTION = 0.1  # score given up by a quote made only of questions
 UNKNOWN_COMMENTER = "reader comment"
 #: An excerpt is shown when its passage or best sentence is at least this much less similar
 #: than the decline threshold: the threshold decides whether the library covers the
@@ -178,21 +178,24 @@ def _word_count(text: str) -> int:
     return len(text.split())
 
 
-def _scan_windows(
+#: What a run of sentences is scored by, in the order of :func:`window_features`'s values
+#: and of the :class:`~bot.answer.retrieve.Weights` fields that weigh them.
+WINDOW_FEATURES = ("top", "together", "coverage", "extra_sentence", "form")
+
+
+def window_features(
     sims: np.ndarray,
     gram: np.ndarray,
     toks: list[frozenset[str]],
     para: list[int],
     rarity: dict[str, float],
-    weights: Weights,
     holds: list[bool] | None = None,
-) -> tuple[float, int, int]:
-    """The best run of one to three consecutive sentences of one paragraph.
-
-    A run scores its best sentence's cosine, the cosine of its sentences taken together
-    (their mean vector), the share of the question's terms it contains (each weighed by
-    its rarity: "Atlanta" says more than "city"), less a cost per sentence beyond the
-    first (weights in :class:`~bot.answer.retrieve.Weights`).
+) -> list[tuple[int, int, tuple[float, ...]]]:
+    """Every run of one to three consecutive sentences of one paragraph, with what it is
+    scored by (see :data:`WINDOW_FEATURES`): its best sentence's cosine, the cosine of its
+    sentences taken together (their mean vector), the share of the question's terms it
+    contains (each weighed by its rarity: "Atlanta" says more than "city"), its sentences
+    beyond the first (a cost), and whether it holds what the question's form asks for.
 
     Args:
         sims: Each sentence's cosine with the question.
@@ -201,14 +204,13 @@ def _scan_windows(
         para: Each sentence's paragraph.
         rarity: The question's BM25 terms, each with its rarity in the library (see
             :meth:`~bot.index.lexical.LexicalIndex.rarity`).
-        weights: How the parts weigh.
         holds: Whether each sentence holds what the question's form asks for (a
             number for "how many"; see :func:`question_form`), if it asks for one.
 
     Returns:
-        The run's score and its first and last positions in the passage.
+        Each run's first and last positions in the passage and its features.
     """
-    best = (-np.inf, 0, 0)
+    out: list[tuple[int, int, tuple[float, ...]]] = []
     holds = holds or [False] * len(sims)
     # Python floats, not numpy slices: a passage has a handful of sentences, and numpy's
     # per-call cost on arrays that small made this scan 1.3 ms a question at 10,000 essays.
@@ -218,7 +220,7 @@ def _scan_windows(
     for lo in range(len(cos)):
         covered: set[str] = set()
         total = norm2 = 0.0
-        top = -np.inf
+        top = -math.inf
         held = False
         for hi in range(lo, min(len(cos), lo + MAX_QUOTE_SENTENCES)):
             if para[hi] != para[lo]:
@@ -228,15 +230,34 @@ def _scan_windows(
             norm2 += 2.0 * sum(dots[hi][lo:hi]) + dots[hi][hi]  # the run's mean vector
             top = max(top, cos[hi])
             held = held or holds[hi]
-            score = (
-                weights.top * top
-                + weights.together * total / math.sqrt(max(norm2, 1e-9))
-                + weights.coverage * sum(rarity[t] for t in covered) / n_terms
-                - weights.extra_sentence * (hi - lo)
-                + weights.form * held
-            )
-            if score > best[0]:
-                best = (float(score), lo, hi)
+            together = total / math.sqrt(max(norm2, 1e-9))
+            coverage = sum(rarity[t] for t in covered) / n_terms
+            out.append((lo, hi, (top, together, coverage, float(hi - lo), float(held))))
+    return out
+
+
+def _scan_windows(
+    sims: np.ndarray,
+    gram: np.ndarray,
+    toks: list[frozenset[str]],
+    para: list[int],
+    rarity: dict[str, float],
+    weights: Weights,
+    holds: list[bool] | None = None,
+) -> tuple[float, int, int]:
+    """The best run of one to three consecutive sentences of one paragraph: its features
+    (see :func:`window_features`) weighed by `weights`, the first best on a tie.
+
+    Returns:
+        The run's score and its first and last positions in the passage.
+    """
+    w = [getattr(weights, name) for name in WINDOW_FEATURES]
+    w[WINDOW_FEATURES.index("extra_sentence")] *= -1.0  # a cost
+    best = (-np.inf, 0, 0)
+    for lo, hi, feats in window_features(sims, gram, toks, para, rarity, holds):
+        score = sum(wi * f for wi, f in zip(w, feats, strict=True))
+        if score > best[0]:
+            best = (float(score), lo, hi)
     return best
 
 
@@ -269,6 +290,48 @@ def _complete_window(texts: list[str], para: list[int], lo: int, hi: int) -> tup
     return lo, hi
 
 
+@dataclass(frozen=True)
+class PassageSentences:
+    """One passage's sentences as quotes are chosen from them."""
+
+    rows: np.ndarray  # sentence rows in the index
+    sims: np.ndarray  # each one's cosine with the question
+    gram: np.ndarray  # their vectors' dot products with each other
+    toks: list[frozenset[str]]  # each one's BM25 terms
+    para: list[int]  # each one's paragraph
+    texts: list[str]
+    holds: list[bool] | None  # each holds what the question's form asks for (if any)
+
+    def windows(self, rarity: dict[str, float]) -> list[tuple[int, int, tuple[float, ...]]]:
+        """Every run of sentences a quote may be, with its features (:func:`window_features`)."""
+        return window_features(self.sims, self.gram, self.toks, self.para, rarity, self.holds)
+
+    def complete(self, lo: int, hi: int) -> tuple[int, int, bool]:
+        """The run made to stand alone (:func:`_complete_window`), and whether all it
+        does is ask."""
+        lo, hi = _complete_window(self.texts, self.para, lo, hi)
+        return lo, hi, all(_ends_with(t, ("?",)) for t in self.texts[lo : hi + 1])
+
+
+def passage_sentences(
+    snap: Snapshot, pid: int, qvec: np.ndarray, form: re.Pattern[str] | None = None
+) -> PassageSentences:
+    """A passage's sentences, their vectors' cosines and terms (see :class:`PassageSentences`)."""
+    p = snap.passages[pid]
+    rows = np.arange(p.first_sentence, p.first_sentence + p.n_sentences)
+    vecs = snap.sentence_vectors(rows)
+    texts = snap.sentence_texts(rows)
+    return PassageSentences(
+        rows=rows,
+        sims=vecs @ qvec,
+        gram=vecs @ vecs.T,
+        toks=[snap.sentence_tokens(int(r)) for r in rows],
+        para=snap.sent_para[rows].tolist(),
+        texts=texts,
+        holds=[bool(form.search(t)) for t in texts] if form is not None else None,
+    )
+
+
 def _best_window(
     snap: Snapshot,
     pid: int,
@@ -282,19 +345,12 @@ def _best_window(
     Returns:
         First and last sentence rows, the run's score and its best sentence's cosine.
     """
-    p = snap.passages[pid]
-    rows = np.arange(p.first_sentence, p.first_sentence + p.n_sentences)
-    vecs = snap.sentence_vectors(rows)
-    sims = vecs @ qvec
-    toks = [snap.sentence_tokens(int(r)) for r in rows]
-    para = snap.sent_para[rows].tolist()
-    texts = snap.sentence_texts(rows)
-    holds = [bool(form.search(t)) for t in texts] if form is not None else None
-    window, lo, hi = _scan_windows(sims, vecs @ vecs.T, toks, para, rarity, weights, holds)
-    lo, hi = _complete_window(texts, para, lo, hi)
-    if all(_ends_with(t, ("?",)) for t in texts[lo : hi + 1]):
-        window -= UNANSWERED_QUESTION  # a quote that only asks answers nothing
-    return int(rows[lo]), int(rows[hi]), window, float(sims[lo : hi + 1].max())
+    ps = passage_sentences(snap, pid, qvec, form)
+    window, lo, hi = _scan_windows(ps.sims, ps.gram, ps.toks, ps.para, rarity, weights, ps.holds)
+    lo, hi, unanswered = ps.complete(lo, hi)
+    if unanswered:
+        window -= weights.unanswered  # a quote that only asks answers nothing
+    return int(ps.rows[lo]), int(ps.rows[hi]), window, float(ps.sims[lo : hi + 1].max())
 
 
 def quote_tokens(text: str) -> set[str]:
@@ -319,10 +375,12 @@ def quotes(
     rerank: int = RERANK,
     weights: Weights = WEIGHTS,
     margin: float = EXCERPT_MARGIN,
+    decline: Decline | None = None,
 ) -> tuple[list[Quote], float]:
     """The best quote of each of the top candidate passages that is relevant enough.
 
-    Declines (no excerpts) when no passage is at least `threshold` similar to the question;
+    Declines (no excerpts) when `decline` says the library cannot answer the question, or,
+    with no learned decline, when no passage is at least `threshold` similar to it;
     otherwise keeps the excerpts whose passage or best sentence is at least `threshold -
     margin` similar (summaries use no margin: a point must be on the topic itself).
 
@@ -330,14 +388,19 @@ def quotes(
     passage's cosine and retrieval score, and the named-author and title boosts.
 
     Returns:
-        Excerpts, best first, and the best similarity seen (for declining).
+        Excerpts, best first, and the best similarity seen.
     """
     q_tokens = tokenize(question)
-    found = retrieve(snap, qvec, question, q_tokens, doc_id, weights)
+    rows, cosines, signals = passage_signals(snap, qvec, question, q_tokens, doc_id)
+    found = rank(rows, cosines, signals, weights)
     # Whether the library covers the question at all is judged on whole passages: a short
     # sentence can resemble an off-topic question by chance (measured on the sets).
     best_sim = max((c.cosine for c in found), default=0.0)
-    if best_sim < threshold:
+    if decline is not None:
+        covered = not decline.declines(decline_features(snap, question, cosines))
+    else:
+        covered = best_sim >= threshold
+    if not covered:
         return [], best_sim
     rarity = snap.lexical.rarity(set(q_tokens))
     form = question_form(question)
@@ -405,7 +468,7 @@ def answer(
     question: str,
     k: int = 3,
     *,
-    threshold: float,
+    answering: Answering = HAND_SET,
     doc_id: str | None = None,
     demote: Callable[[Ranked], float] | None = None,
 ) -> Answer:
@@ -416,21 +479,26 @@ def answer(
         qvec: The question's unit embedding.
         question: The question text (for lexical matching).
         k: How many excerpts at most.
-        threshold: Decline when no passage is at least this similar
-            (``Settings.abstain_threshold``).
+        answering: How to rank and when to decline (learned for a tuned model; see
+            :mod:`bot.answer.learned`).
         doc_id: Only search this essay.
         demote: How much to lower each excerpt (the community's feedback); the quotes
             never change, only their order.
 
     Returns:
-        The answer: declined when nothing is similar enough, or when the question names
+        The answer: declined when the library cannot answer (the learned decision), or,
+        with no learned decision, when nothing is similar enough or the question names
         someone or something no essay mentions (see :mod:`bot.answer.scope`) and no
         passage is as close as :data:`NAMED_BUT_COVERED`.
     """
-    pool, best_sim = quotes(snap, qvec, question, threshold, doc_id)
+    pool, best_sim = quotes(snap, qvec, question, answering.threshold, doc_id,
+                            weights=answering.weights, decline=answering.decline)  # fmt: skip
     unknown = unknown_names(snap, question)
-    if unknown and best_sim < NAMED_BUT_COVERED:
+    if answering.decline is None and unknown and best_sim < NAMED_BUT_COVERED:
         return Answer(question, True, (), round(best_sim, 4), unknown)
+    if not pool:  # with a learned decision, say which names no essay mentions
+        said = unknown if answering.decline is not None else ()
+        return Answer(question, True, (), round(best_sim, 4), said)
     if demote is not None:
         pool = sorted((replace(e, score=round(e.score - demote(e), 4)) for e in pool),
                       key=lambda e: -e.score)  # fmt: skip

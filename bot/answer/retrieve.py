@@ -47,6 +47,7 @@ class Weights:
         extra_sentence: Given up per sentence beyond the first.
         form: Added when the quote holds what the question's form asks for (a number
             for "how many", a date for "when", a name for "who").
+        unanswered: Given up by a quote made only of questions (it answers nothing).
         window: Weight of the quote's own score in an excerpt's score.
         passage: Weight of the passage's cosine in an excerpt's score.
         fused: Weight of the retrieval score (signals and boosts) in an excerpt's score.
@@ -62,6 +63,7 @@ class Weights:
     coverage: float = 0.2
     extra_sentence: float = 0.01
     form: float = 0.15
+    unanswered: float = 0.1
     window: float = 1.0
     passage: float = 0.35
     fused: float = 0.1
@@ -83,8 +85,7 @@ class Candidate:
 
     row: int
     cosine: float  # the passage vector's cosine with the question
-    fused: float  # the retrieval score: standardised signals and boosts
-    boost: float  # named author and title words (included in fused)
+    fused: float  # the retrieval score: the weighed signals
 
 
 @lru_cache(maxsize=1)
@@ -244,32 +245,33 @@ def _z(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / spread if spread > 1e-9 else np.zeros_like(values)
 
 
-def retrieve(
+#: The signals a candidate passage is ranked by, in the order of :func:`passage_signals`'s
+#: columns and of the :class:`Weights` fields that weigh them.
+SIGNALS = ("dense", "lexical", "sentence", "named", "title")
+
+
+def passage_signals(
     snap: Snapshot,
     qvec: np.ndarray,
     question: str,
     q_tokens: list[str],
     doc_id: str | None = None,
-    weights: Weights = WEIGHTS,
-) -> list[Candidate]:
-    """Candidate passages, best first.
+) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """The candidate passages and what each is ranked by (unweighted).
 
-    The candidates are the passages nearest by vector and the best by BM25. Each is scored
-    by its cosine, its BM25 score and its best sentence's cosine, each standardised over
-    the candidates (so a library whose cosines all run high or low weighs the same), plus
-    the named-author and title boosts.
+    The candidates are the passages nearest by vector and the best by BM25 (and, when the
+    question names authors, those authors' nearest and best). Each has its cosine, its BM25
+    score and its best sentence's cosine, each standardised over the candidates (so a
+    library whose cosines all run high or low weighs the same), whether the question names
+    its essay's author, and the share of its essay's title the question uses.
 
-    Args:
-        snap: The loaded index.
-        qvec: The question's unit embedding.
-        question: The question text (for named authors).
-        q_tokens: Its BM25 terms (for BM25 and titles).
-        doc_id: Only search this essay.
-        weights: How the signals combine.
+    Returns:
+        The candidates' rows, their passage cosines, and their signals (one row each, one
+        column per name in :data:`SIGNALS`).
     """
     lo, hi = _doc_rows(snap, doc_id)
     if hi <= lo:
-        return []
+        return [], np.zeros(0, dtype=np.float32), np.zeros((0, len(SIGNALS)))
     k = min(CANDIDATES, hi - lo)
     # Both searches release the GIL: BM25 runs on the other core while FAISS scans
     # (100,000 passages: p95 of the two 18 ms one after the other, 12 ms side by side).
@@ -283,26 +285,55 @@ def retrieve(
     by_author = _authors_best(snap, qvec, named, bm25, whole)
     rows = list(dict.fromkeys(dense + by_bm25 + by_author))
     cosines = snap.dense.vectors(rows) @ qvec
-    boosts = _boosts(snap, rows, named, set(q_tokens), weights)
-    score = (
-        weights.dense * _z(cosines)
-        + weights.lexical * _z(bm25[np.asarray(rows) - lo])
-        + weights.sentence * _z(_best_sentences(snap, qvec, rows))
-        + boosts
-    )
-    signals = zip(rows, cosines.tolist(), score.tolist(), boosts.tolist(), strict=True)
-    out = [Candidate(row, c, s, b) for row, c, s, b in signals]
+    named_in, title = _essay_signals(snap, rows, named, set(q_tokens))
+    columns = (_z(cosines), _z(bm25[np.asarray(rows) - lo]),
+               _z(_best_sentences(snap, qvec, rows)), named_in, title)  # fmt: skip
+    return rows, cosines, np.column_stack(columns).astype(np.float64)
+
+
+def retrieve(
+    snap: Snapshot,
+    qvec: np.ndarray,
+    question: str,
+    q_tokens: list[str],
+    doc_id: str | None = None,
+    weights: Weights = WEIGHTS,
+) -> list[Candidate]:
+    """Candidate passages, best first: their signals (see :func:`passage_signals`)
+    weighed by `weights`.
+
+    Args:
+        snap: The loaded index.
+        qvec: The question's unit embedding.
+        question: The question text (for named authors).
+        q_tokens: Its BM25 terms (for BM25 and titles).
+        doc_id: Only search this essay.
+        weights: How the signals combine.
+    """
+    return rank(*passage_signals(snap, qvec, question, q_tokens, doc_id), weights)
+
+
+def rank(
+    rows: list[int], cosines: np.ndarray, signals: np.ndarray, weights: Weights = WEIGHTS
+) -> list[Candidate]:
+    """Candidates (see :func:`passage_signals`) best first, their signals weighed."""
+    if not rows:
+        return []
+    score = signals @ np.array([getattr(weights, name) for name in SIGNALS])
+    out = [Candidate(r, c, s) for r, c, s in zip(rows, cosines.tolist(), score.tolist(),
+                                                   strict=True)]  # fmt: skip
     return sorted(out, key=lambda c: -c.fused)
 
 
-def _boosts(
-    snap: Snapshot, rows: list[int], named: set[str], q_set: set[str], weights: Weights
-) -> np.ndarray:
-    """Each candidate's named-author and title boost (worked out once per essay)."""
+def _essay_signals(
+    snap: Snapshot, rows: list[int], named: set[str], q_set: set[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Whether the question names each candidate's essay's author, and the share of its
+    title the question uses (worked out once per essay)."""
     ordinals = snap.passages.essay_ordinals(rows)
     per_essay = {}
     for ordinal in set(ordinals.tolist()):
         doc = snap.docs.records[snap.passages.doc_ids[ordinal]].meta
-        title = title_share(snap, doc.doc_id, q_set)
-        per_essay[ordinal] = weights.named * (doc.author in named) + weights.title * title
-    return np.array([per_essay[o] for o in ordinals.tolist()], dtype=np.float64)
+        per_essay[ordinal] = (float(doc.author in named), title_share(snap, doc.doc_id, q_set))
+    both = np.array([per_essay[o] for o in ordinals.tolist()], dtype=np.float64)
+    return both[:, 0], both[:, 1]

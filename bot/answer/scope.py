@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 
@@ -74,3 +75,35 @@ def unknown_names(snap: Snapshot, question: str) -> tuple[str, ...]:
         if stems and not all(_known(s, vocabulary) or _known(s, authors) for s in stems):
             unknown.append(name.rstrip("’'-").removesuffix("’s").removesuffix("'s"))
     return tuple(dict.fromkeys(unknown))
+
+
+#: What the decision to decline is made from, in the order of :func:`decline_features`.
+DECLINE_FEATURES = ("best", "lead", "unseen")
+
+
+def decline_features(snap: Snapshot, question: str, cosines: np.ndarray) -> tuple[float, ...]:
+    """What says whether the library can answer a question (see :data:`DECLINE_FEATURES`):
+    its best passage cosine, how far that stands above the tenth best, and the share of
+    its terms no passage, title or author's name has, even spelled a little otherwise
+    ("Zelenskyy" for "Zelensky").
+
+    Each means the same in any library. Left out, because their meaning depends on how a
+    library's questions are written: whether the question names an author or a title
+    (under leave-one-library-out, library2's readers name authors far more often than
+    the other sets' in-scope questions do, and 7 of its answerable questions were
+    declined), and whether it names something no essay mentions (:func:`unknown_names`:
+    it declined no more off-topic questions than the share of unseen terms already does,
+    and a name spelled otherwise, "Kiev", would count twice).
+
+    Args:
+        snap: The loaded index.
+        question: The question as asked.
+        cosines: Its retrieval candidates' passage cosines.
+    """
+    terms = set(tokenize(question))
+    vocabulary = snap.vocabulary()
+    unseen = sum(1 for t in terms if not _known(t, vocabulary)) / max(len(terms), 1)
+    if not len(cosines):
+        return (0.0, 0.0, unseen)
+    ranked = np.sort(cosines)[::-1]
+    return (float(ranked[0]), float(ranked[0] - ranked[min(9, len(ranked) - 1)]), unseen)

@@ -58,20 +58,21 @@ BUNDLED_TUNING = Path(__file__).parent / "trained" / "minilm-lora.npz"
 
 
 def resolve_tuning(model: str, tuning: str) -> Path | None:
-    """The tuning artifact to apply: none by default (or "none"), the one shipped for the
-    bundled model for "bundled", else the file named.
+    """The tuning artifact to apply: by default (empty, or "bundled") the one shipped for
+    the bundled model, and none for any other model; none for "none"; else the file named.
 
-    The shipped tuning finds more answering passages on libraries it was not trained on
-    (bench/README.md), but the decline thresholds are calibrated on the base model's
-    cosines: until they are learned for it, it is opt-in.
+    The shipped tuning, with what was learned for it about answering (its
+    ``.answering.json``), finds more answers on libraries it was not trained on
+    (bench/README.md).
 
     Raises:
         SettingsError: The file does not exist, or "bundled" with another model.
     """
-    if tuning in ("", "none"):
+    bundled = resolve_model(model) == bundled_model_path() and BUNDLED_TUNING.exists()
+    if tuning == "none" or (tuning == "" and not bundled):
         return None
-    if tuning == "bundled":
-        if resolve_model(model) != bundled_model_path() or not BUNDLED_TUNING.exists():
+    if tuning in ("", "bundled"):
+        if not bundled:
             raise SettingsError("MODEL_TUNING=bundled applies to the bundled model only")
         return BUNDLED_TUNING
     path = Path(tuning)

@@ -1,0 +1,103 @@
+"""What the engine learned about answering, beside the model it learned it for.
+
+A tuned model's cosines run in their own range and its signals weigh differently, so
+what was fitted for it travels with it: ``<tuning>.answering.json`` beside the tuning
+artifact (``train/fit_answering.py`` writes it, fitted leave-one-library-out on the
+question sets). It holds the retrieval weights, the cosine an excerpt is measured
+against, and the decision to decline. The base model has none and answers with the
+hand-set :data:`~bot.answer.retrieve.WEIGHTS` and a cosine threshold.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+from typing import Any
+
+from bot.answer.retrieve import WEIGHTS, Weights
+from bot.answer.scope import DECLINE_FEATURES
+
+#: The base model's decline threshold (``Settings.abstain_threshold`` when unset).
+BASE_THRESHOLD = 0.40
+
+
+@dataclass(frozen=True)
+class Decline:
+    """ "Can this library answer this question?", learned from in-scope and off-topic
+    questions of other libraries: a logistic model over :data:`DECLINE_FEATURES`, with
+    the cut below which it declines (set by a rule fixed before fitting: the 1st
+    percentile of the training libraries' in-scope questions)."""
+
+    coef: tuple[float, ...]
+    intercept: float
+    cut: float
+
+    def margin(self, features: tuple[float, ...]) -> float:
+        """How far the question is on the answerable side of the cut (negative: decline)."""
+        z = self.intercept + sum(c * f for c, f in zip(self.coef, features, strict=True))
+        return z - self.cut
+
+    def declines(self, features: tuple[float, ...]) -> bool:
+        return self.margin(features) < 0
+
+
+@dataclass(frozen=True)
+class Answering:
+    """How questions are answered with one model.
+
+    Attributes:
+        weights: How retrieval signals and quote features combine.
+        threshold: The cosine excerpts are measured against (and summaries' floor); with
+            no ``decline``, also the cosine below which the engine declines.
+        decline: The learned decision to decline, if any.
+        source: Where this was read from (empty for the hand-set one).
+    """
+
+    weights: Weights = WEIGHTS
+    threshold: float = BASE_THRESHOLD
+    decline: Decline | None = None
+    source: str = ""
+
+
+HAND_SET = Answering()
+
+
+def sidecar(tuning: Path) -> Path:
+    """Where a tuning artifact's answering file is: ``NAME.answering.json`` beside it."""
+    return tuning.with_name(f"{tuning.name.removesuffix('.npz')}.answering.json")
+
+
+def _finite(value: Any, what: str) -> float:
+    number = float(value)
+    if not math.isfinite(number):
+        raise ValueError(f"{what} is not a finite number")
+    return number
+
+
+def read_answering(tuning: Path | None) -> Answering:
+    """The answering learned for a tuning artifact, or the hand-set one when the model is
+    untuned or its artifact came without one.
+
+    Raises:
+        ValueError: The file is there but malformed (names an unknown weight, a decline
+            over other features, a value that is not a finite number).
+    """
+    path = sidecar(tuning) if tuning is not None else None
+    if path is None or not path.is_file():
+        return HAND_SET
+    data = json.loads(path.read_text(encoding="utf-8"))
+    known = {f.name for f in fields(Weights)}
+    given = data.get("weights", {})
+    if not set(given) <= known:
+        raise ValueError(f"{path.name}: unknown weights {sorted(set(given) - known)}")
+    weights = replace(WEIGHTS, **{k: _finite(v, k) for k, v in given.items()})
+    decline = None
+    if "decline" in data:
+        d = data["decline"]
+        if tuple(d["features"]) != DECLINE_FEATURES:
+            raise ValueError(f"{path.name}: the decline is over other features")
+        coef = tuple(_finite(c, "coef") for c in d["coef"])
+        decline = Decline(coef, _finite(d["intercept"], "intercept"), _finite(d["cut"], "cut"))
+    return Answering(weights, _finite(data["threshold"], "threshold"), decline, path.name)

@@ -1,0 +1,94 @@
+"""What was learned about answering travels with the tuned model: the retrieval weights,
+the excerpt threshold and the decision to decline (train/fit_answering.py), read by the
+engine, overridden by ABSTAIN_THRESHOLD, refused when malformed."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from bot.answer.engine import Engine
+from bot.answer.learned import HAND_SET, Decline, read_answering, sidecar
+from bot.answer.retrieve import SIGNALS, WEIGHTS
+from bot.answer.scope import DECLINE_FEATURES
+from bot.index.embed import BUNDLED_TUNING
+from bot.settings import Settings, SettingsError
+
+SHIPPED = BUNDLED_TUNING.parent / "minilm-lora.answering.json"
+
+
+def test_the_shipped_answering_sits_beside_the_shipped_delta() -> None:
+    assert sidecar(BUNDLED_TUNING) == SHIPPED
+    data = json.loads(SHIPPED.read_text())
+    assert set(data["weights"]) == set(SIGNALS)
+    assert data["decline"]["features"] == list(DECLINE_FEATURES)
+    provenance = data["provenance"]
+    assert len(provenance["data_sha256"]) == 64 and len(provenance["commit"]) == 40
+    # every library's figures were measured with what was fitted without it
+    assert set(provenance["lolo_offline"]) == set(provenance["libraries"])
+
+
+def test_the_engine_answers_with_what_was_learned_for_its_model(engine: Engine) -> None:
+    learned = engine.answering
+    assert learned.source == SHIPPED.name and learned.decline is not None
+    shipped = json.loads(SHIPPED.read_text())
+    assert learned.threshold == shipped["threshold"]
+    assert learned.weights.named == shipped["weights"]["named"]
+    assert learned.weights.top == WEIGHTS.top  # a quote's choice keeps the hand-set weights
+
+
+def test_abstain_threshold_replaces_the_learned_decline(engine: Engine) -> None:
+    settings = engine.settings.with_(abstain_threshold=0.99)
+    strict = Engine(settings, engine.embedder)
+    assert strict.answering.decline is None and strict.answering.threshold == 0.99
+    assert strict.ask("Why can't Putin afford to end the war?").abstained
+
+
+def test_a_model_without_answering_uses_the_hand_set_one(tmp_path: Path) -> None:
+    delta = tmp_path / "mine.npz"
+    shutil.copy(BUNDLED_TUNING, delta)
+    assert read_answering(delta) == HAND_SET
+    assert read_answering(None) == HAND_SET
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"weights": {"dense": 1.0, "bogus": 2.0}}, "unknown weights"),
+        ({"threshold": "NaN"}, "not a finite number"),
+        ({"decline": {"features": ["best"], "coef": [1.0], "intercept": 0, "cut": 0}},
+         "other features"),
+    ],
+)  # fmt: skip
+def test_a_malformed_answering_file_is_refused(
+    tmp_path: Path, change: dict[str, object], message: str
+) -> None:
+    delta = tmp_path / "mine.npz"
+    shutil.copy(BUNDLED_TUNING, delta)
+    data = {**json.loads(SHIPPED.read_text()), **change}
+    sidecar(delta).write_text(json.dumps(data))
+    with pytest.raises(ValueError, match=message):
+        read_answering(delta)
+
+
+def test_a_malformed_answering_file_is_a_settings_error(tmp_path: Path, engine: Engine) -> None:
+    delta = tmp_path / "mine.npz"
+    shutil.copy(BUNDLED_TUNING, delta)
+    sidecar(delta).write_text("{not json")
+    settings = Settings(seeds_dir=engine.settings.seeds_dir, index_dir=tmp_path / "idx",
+                        model_tuning=str(delta))  # fmt: skip
+    with pytest.raises(SettingsError, match="answering file"):
+        Engine(settings).answering  # noqa: B018 - reading it is the point
+
+
+def test_the_decline_is_a_line_through_its_features() -> None:
+    """Known coefficients: declines exactly below the cut, nowhere else."""
+    decline = Decline(coef=(2.0, 0, -1.0), intercept=-0.5, cut=0.1)
+    assert decline.margin((0.5, 0, 0.2)) == pytest.approx(2 * 0.5 - 0.2 - 0.5 - 0.1)
+    assert not decline.declines((0.5, 0, 0.2))  # 0.2 above the cut
+    assert decline.declines((0.3, 0, 0.2))  # 0.2 below it
+    assert np.isclose(decline.margin((0.4, 0, 0.2)), 0.0)

@@ -1,0 +1,110 @@
+"""What the engine ranks each question's passages and quotes by, as training data for
+learning how to weigh it (``train/fit_ranking.py``).
+
+    python -m train.rank_features [LIBRARY ...]
+
+For every question of a shared library, under the model tuned *without* that library
+(its leave-one-library-out fold, so that each library's signals look like those of a
+library the model never saw), this records:
+
+- every retrieval candidate's signals (``bot.answer.retrieve.SIGNALS``) and cosine, and
+  whether it holds one of the question's answering phrases;
+- every run of one to three sentences of each candidate that a quote may be, its features
+  (``bot.answer.quotes.WINDOW_FEATURES``), whether all it does is ask, and whether its
+  quote (made to stand alone, as served) holds an answering phrase;
+- what a decline could be decided by (``bot.answer.scope.DECLINE_FEATURES``), with whether
+  the question is off topic and whether it names something no essay mentions (for the
+  hand-set rule it is compared with).
+
+Writes ``bench/results/rank/<library>.npz`` (never committed: the data stays in
+``../shared``).
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bot.answer.engine import Engine, clean_question
+from bot.answer.quotes import passage_sentences, question_form
+from bot.answer.retrieve import passage_signals
+from bot.answer.scope import decline_features, unknown_names
+from bot.frontends.evaluate import normalise, out_of_scope, read_questions
+from bot.index.lexical import tokenize
+from train.data import ROOT, available, fold_engine, questions_file
+
+OUT = ROOT / "bench" / "results" / "rank"
+
+
+def _holds(text: str, phrases: list[str]) -> bool:
+    folded = normalise(text)
+    return any(p in folded for p in phrases)
+
+
+def question_rows(engine: Engine, item: dict[str, Any]) -> dict[str, list[Any]]:
+    """One question's candidates and quote runs, as rows of the arrays written."""
+    snap = engine.snapshot()
+    question = clean_question(item["question"], engine.settings.max_question_chars)
+    qvec = engine.question_vector(snap, question)
+    q_tokens = tokenize(question)
+    rows, cosines, signals = passage_signals(snap, qvec, question, q_tokens)
+    phrases = [normalise(p) for p in item.get("must_quote", []) if p.strip()]
+    rarity, form = snap.lexical.rarity(set(q_tokens)), question_form(question)
+    out: dict[str, list[Any]] = {k: [] for k in ("p_signals", "p_cos", "p_label", "w_pass",
+                                                 "w_feats", "w_unanswered", "w_label",
+                                                 "w_span")}  # fmt: skip
+    for i, row in enumerate(rows):
+        p = snap.passages[row]
+        doc_text = snap.docs.text(p.doc_id)
+        out["p_signals"].append(signals[i])
+        out["p_cos"].append(float(cosines[i]))
+        out["p_label"].append(_holds(doc_text[p.start : p.end], phrases))
+        ps = passage_sentences(snap, row, qvec, form)
+        for lo, hi, feats in ps.windows(rarity):
+            first, last, unanswered = ps.complete(lo, hi)
+            start = int(snap.sent_span[ps.rows[first]][0])
+            end = int(snap.sent_span[ps.rows[last]][1])
+            out["w_pass"].append(i)
+            out["w_feats"].append(feats)
+            out["w_unanswered"].append(unanswered)
+            out["w_label"].append(_holds(doc_text[start:end], phrases))
+            out["w_span"].append((snap.passages.essay_ordinals([row])[0], start, end))
+    out["decline"] = [decline_features(snap, question, cosines)]
+    out["unknown"] = [bool(unknown_names(snap, question))]  # the hand-set rule's veto
+    return out
+
+
+def extract(name: str) -> Path:
+    """Every question of one library, under its fold's model; returns the file written."""
+    engine = fold_engine(name)
+    columns: dict[str, list[Any]] = {}
+    offsets: dict[str, list[int]] = {"p": [0], "w": [0]}
+    in_scope = []
+    for item in read_questions(questions_file(name)):
+        rows = question_rows(engine, item)
+        in_scope.append(not out_of_scope(item))
+        for key, values in rows.items():
+            columns.setdefault(key, []).extend(values)
+        offsets["p"].append(offsets["p"][-1] + len(rows["p_cos"]))
+        offsets["w"].append(offsets["w"][-1] + len(rows["w_label"]))
+    OUT.mkdir(parents=True, exist_ok=True)
+    path = OUT / f"{name}.npz"
+    arrays = {key: np.asarray(values) for key, values in columns.items()}
+    np.savez_compressed(path, in_scope=np.array(in_scope), p_offsets=np.array(offsets["p"]),
+                        w_offsets=np.array(offsets["w"]), **arrays)  # fmt: skip
+    return path
+
+
+def main() -> None:
+    for name in sys.argv[1:] or available():
+        t0 = time.perf_counter()
+        path = extract(name)
+        print(f"{name}: {path} in {time.perf_counter() - t0:.0f} s", flush=True)
+
+
+if __name__ == "__main__":
+    main()
