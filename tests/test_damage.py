@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -11,6 +13,7 @@ import pytest
 from bot.admin.library import LibraryAdmin
 from bot.answer.engine import Engine
 from bot.frontends.cli import main
+from bot.index.cache import EmbeddingCache
 from bot.index.generations import current_generation, intact
 
 QUESTION = "Why can't Putin afford to end the war?"
@@ -94,3 +97,72 @@ def test_a_damaged_embedding_cache_is_moved_aside(private_engine: Engine) -> Non
     assert change.doc_id == "night-convoys"
     assert list(cache.parent.glob("embeddings.sqlite.damaged-*"))
     assert _answers(private_engine)
+
+
+def _full_disk_error(tmp_path: Path) -> sqlite3.OperationalError:
+    """A real SQLITE_FULL, as SQLite raises it when the disk fills."""
+    db = sqlite3.connect(tmp_path / "tiny.sqlite")
+    db.execute("CREATE TABLE t (x BLOB)")
+    db.commit()
+    db.execute(f"PRAGMA max_page_count = {db.execute('PRAGMA page_count').fetchone()[0]}")
+    try:
+        with db:
+            db.execute("INSERT INTO t VALUES (?)", (b"x" * 100_000,))
+    except sqlite3.OperationalError as exc:
+        return exc
+    finally:
+        db.close()
+    raise AssertionError("SQLite stored more than its page limit")
+
+
+def test_a_full_disk_keeps_the_embedding_cache(
+    private_engine: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cache that cannot be opened or written for want of space is not damaged: the
+    add fails with that reason, the cache stays where it is, intact, and nothing
+    changed."""
+    cache = private_engine.settings.index_dir / "embeddings.sqlite"
+    before = hashlib.sha256(cache.read_bytes()).hexdigest()
+    full = _full_disk_error(tmp_path)
+    assert full.sqlite_errorname == "SQLITE_FULL"
+
+    def no_space(path: Path) -> sqlite3.Connection:
+        raise full
+
+    monkeypatch.setattr(EmbeddingCache, "_open", staticmethod(no_space))
+    admin = LibraryAdmin(private_engine)
+    folder = sorted(p.name for p in private_engine.settings.seeds_dir.iterdir())
+    with pytest.raises(OSError, match="disk is full"):
+        admin.add("convoys.md", ESSAY.encode())
+    assert not list(cache.parent.glob("embeddings.sqlite.damaged-*"))
+    assert hashlib.sha256(cache.read_bytes()).hexdigest() == before
+    assert sorted(p.name for p in private_engine.settings.seeds_dir.iterdir()) == folder
+
+
+def test_a_cache_that_fills_while_writing_fails_cleanly(
+    private_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk fills while new vectors are written: the build stops with that reason,
+    the cache keeps every vector it had, and the live index is the one before."""
+    cache_path = private_engine.settings.index_dir / "embeddings.sqlite"
+    live = current_generation(private_engine.settings.index_dir)
+    opened = EmbeddingCache._open
+
+    def filling(path: Path) -> sqlite3.Connection:
+        db = opened(path)
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")  # no room to grow
+        return db
+
+    monkeypatch.setattr(EmbeddingCache, "_open", staticmethod(filling))
+    with pytest.raises(OSError, match="disk is full"):
+        LibraryAdmin(private_engine).add("convoys.md", ESSAY.encode())
+    monkeypatch.setattr(EmbeddingCache, "_open", staticmethod(opened))
+    assert not list(cache_path.parent.glob("embeddings.sqlite.damaged-*"))
+    assert current_generation(private_engine.settings.index_dir) == live
+    assert (
+        "night-convoys"
+        not in Engine(private_engine.settings, private_engine.embedder).snapshot().docs
+    )
+    reused = private_engine.index(force=True)
+    assert reused.passages_embedded == 0  # every vector the cache had is still there

@@ -262,3 +262,20 @@ def test_a_running_engine_sees_another_process_reindex(admin: LibraryAdmin, embe
     admin.add("drones.md", f"---\ntitle: Drones\nauthor: A\n---\n{ESSAY}".encode())
     ans = reader.ask("How have drones changed the front line?")  # no restart
     assert not ans.abstained and ans.excerpts[0].doc_id == "drones"
+
+
+def test_the_staleness_check_tolerates_a_file_that_vanishes_while_it_runs(
+    private_engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The folder is listed, then each file looked at: one removed in between is absent."""
+    from bot.index import build
+
+    private_engine.index()
+    listed = build.library_files
+    gone = private_engine.settings.seeds_dir / "removed-meanwhile.md"
+    monkeypatch.setattr(build, "library_files", lambda folder: [*listed(folder), gone])
+    assert private_engine.changed_since_index() == []
+    assert not private_engine.is_stale()
+    report = private_engine.index(force=True)  # a build that lists it too goes on without it
+    assert report.skipped == ["removed-meanwhile.md: cannot read (No such file or directory)"]
+    assert not private_engine.is_stale()

@@ -117,12 +117,16 @@ def fingerprint(
     old_files, old_stats = (known or {}).get("files", {}), (known or {}).get("stats", {})
     files, stats = {}, {}
     for path, source in library_sources(settings, staged).items():
-        st = source.stat()
-        stats[path.name] = [st.st_size, st.st_mtime_ns]
-        if path.name in old_files and old_stats.get(path.name) == stats[path.name]:
-            files[path.name] = old_files[path.name]
-        else:
-            files[path.name] = hashlib.sha256(source.read_bytes()).hexdigest()[:24]
+        try:
+            st = source.stat()
+            stat = [st.st_size, st.st_mtime_ns]
+            if path.name in old_files and old_stats.get(path.name) == stat:
+                digest = old_files[path.name]
+            else:
+                digest = hashlib.sha256(source.read_bytes()).hexdigest()[:24]
+        except (FileNotFoundError, NotADirectoryError):
+            continue  # removed since the folder was listed: absent, as it now is
+        files[path.name], stats[path.name] = digest, stat
     extras = {name: version for name, (version, _) in sorted(EXTRAS.items())}
     return {"files": files, "stats": stats, "model": model_key, "chunker": CHUNKER_VERSION,
             "extras": extras, "format": FORMAT_VERSION}  # fmt: skip
@@ -252,6 +256,9 @@ def _build(
     started = time.perf_counter()
     old = read_manifest(settings.index_dir) or {}
     progress("parse", 0, 0)
+    # Taken before the files are read: a file changed meanwhile then looks changed to
+    # the next staleness check (and is indexed again), never current.
+    printed = fingerprint(settings, embedder.key, staged)
     cache = EmbeddingCache(settings.index_dir / "embeddings.sqlite", embedder.key)
     try:
         chunk_list = _read_library(settings, cache, report, staged)
@@ -267,7 +274,7 @@ def _build(
     extras = _extras(settings, old, chunk_list, embedder.key)
     new_docs = {c.doc.meta.doc_id: c.doc.content_hash for c in chunk_list}
     _compare(report, old.get("docs", {}), new_docs)
-    manifest = {"fingerprint": fingerprint(settings, embedder.key, staged), "docs": new_docs}
+    manifest = {"fingerprint": printed, "docs": new_docs}
     dim = int(next(iter(vectors.values())).passage.shape[0]) if vectors else embedder.dim
     report.generation = write_generation(
         settings.index_dir, chunk_list, manifest, dim, extras, progress

@@ -3,18 +3,36 @@ changed (after simonw/llm's ``Collection.content_hash``)."""
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import sqlite3
 import time
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from bot.index.embed import PassageVectors
 
 log = logging.getLogger(__name__)
+
+#: SQLite's result codes for a file that is not a sound database (SQLITE_CORRUPT,
+#: SQLITE_NOTADB). Anything else (a full disk, a lock, an I/O error) says nothing about
+#: the cache's contents, and moving an intact cache aside would cost a full re-embed.
+_DAMAGE = {11, 26}
+
+
+def _damaged(exc: sqlite3.Error) -> bool:
+    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _DAMAGE
+
+
+def _unusable(path: Path, exc: sqlite3.Error) -> OSError:
+    """The error a build reports when the cache cannot be written (the cache is kept)."""
+    code = errno.ENOSPC if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == 13 else None
+    what = "the disk is full" if code else str(exc)
+    return OSError(code or errno.EIO, f"cannot write the embedding cache {path.name}: {what}")
 
 
 class EmbeddingCache:
@@ -28,9 +46,12 @@ class EmbeddingCache:
     def __init__(self, path: Path, model_key: str) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.model_key = model_key
+        self.path = path
         try:
             self.db = self._open(path)
         except sqlite3.DatabaseError as exc:  # a damaged cache is only lost work: start anew
+            if not _damaged(exc):
+                raise _unusable(path, exc) from exc
             aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
             log.warning("embedding cache %s is damaged (%s); moved to %s", path, exc, aside)
             path.rename(aside)
@@ -60,11 +81,20 @@ class EmbeddingCache:
         return [tuple(x) for x in json.loads(row[0])] if row else None  # type: ignore[misc]
 
     def put_sentences(self, key: str, spans: list[tuple[int, int, int]]) -> None:
-        """Remember a document version's sentence spans (sentence splitting is slow)."""
-        with self.db:
-            self.db.execute(
-                "INSERT OR REPLACE INTO sentences VALUES (?, ?)", (key, json.dumps(spans))
-            )
+        """Remember a document version's sentence spans (sentence splitting is slow).
+
+        Raises:
+            OSError: The cache cannot be written (a full disk); it keeps what it had.
+        """
+        self._write("INSERT OR REPLACE INTO sentences VALUES (?, ?)", [(key, json.dumps(spans))])
+
+    def _write(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        """One transaction: all rows or none."""
+        try:
+            with self.db:
+                self.db.executemany(sql, rows)
+        except sqlite3.DatabaseError as exc:
+            raise _unusable(self.path, exc) from exc
 
     def get_many(self, hashes: Iterable[str]) -> dict[str, PassageVectors]:
         """The cached vectors for those passage hashes that are cached."""
@@ -86,21 +116,24 @@ class EmbeddingCache:
         return found
 
     def put_many(self, items: dict[str, PassageVectors]) -> None:
-        """Store vectors (one transaction)."""
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)",
-                [
-                    (
-                        self.model_key,
-                        h,
-                        int(v.passage.shape[0]),
-                        v.passage.astype(np.float32).tobytes(),
-                        v.sentences.astype(np.float32).tobytes(),
-                    )
-                    for h, v in items.items()
-                ],
-            )
+        """Store vectors (one transaction).
+
+        Raises:
+            OSError: The cache cannot be written (a full disk); it keeps what it had.
+        """
+        self._write(
+            "INSERT OR REPLACE INTO vectors VALUES (?, ?, ?, ?, ?)",
+            [
+                (
+                    self.model_key,
+                    h,
+                    int(v.passage.shape[0]),
+                    v.passage.astype(np.float32).tobytes(),
+                    v.sentences.astype(np.float32).tobytes(),
+                )
+                for h, v in items.items()
+            ],
+        )
 
     def close(self) -> None:
         """Close the database."""
