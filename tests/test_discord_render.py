@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
@@ -121,3 +122,54 @@ def test_a_decline_names_what_no_essay_mentions_escaped_and_within_limits() -> N
     assert "Robespierre, \\*Lilliput\\*" in embed.description  # markdown shown, not applied
     plain = decline_embed("about it", Answer("about it", True, (), 0.2))
     assert plain.description is not None and "no essay mentions" not in plain.description
+
+
+#: Markdown Discord renders in a message or an embed description, each live only when its
+#: opening character has no backslash before it (Discord's own escape rule).
+LIVE_MARKDOWN = {
+    "masked link": re.compile(r"(?<!\\)\[[^\]\n]*(?<!\\)\]\("),
+    "heading": re.compile(r"^(?:> )?[ \t]*#{1,3} ", re.M),
+    "subtext": re.compile(r"^(?:> )?[ \t]*-# ", re.M),
+    "list": re.compile(r"^(?:> )?[ \t]*(?:[-*+]|\d+[.)]) ", re.M),
+    "spoiler": re.compile(r"(?<!\\)\|\|"),
+    "code": re.compile(r"(?<!\\)`"),
+    "emphasis": re.compile(r"(?<!\\)[*_~]"),
+    "mention, channel, timestamp or emoji": re.compile(r"(?<!\\)<[@#:at]"),
+}
+_UNESCAPE = re.compile(r"\\([^0-9A-Za-z\s])")
+
+
+@pytest.mark.parametrize(
+    "quote",
+    [
+        "the [report](https://good.example) and the [summary](https://evil.example/phish)",
+        "# A heading in the essay",
+        "-# small print",
+        "- a list item that was a sentence",
+        "1. a numbered point",
+        "He said ||nothing|| and `rm -rf` ~~struck~~ <t:0:R> <@&123> <:emoji:1> <#42>",
+    ],
+)
+def test_quoted_text_carries_no_live_markdown(quote: str) -> None:
+    """Whatever markdown an essay's words hold renders as the words themselves."""
+    shown = excerpt_embeds([_excerpt(quote)])[0].description or ""
+    for construct, pattern in LIVE_MARKDOWN.items():
+        assert not pattern.search(shown), f"a live {construct} in {shown!r}"
+    assert _UNESCAPE.sub(r"\1", shown) == f"> {quote}"  # read as written
+
+
+@pytest.mark.parametrize(
+    ("url", "linked"),
+    [
+        ("https://example.org/essay", True),
+        ("http://example.org/essay", True),
+        ("javascript:alert(document.cookie)", False),
+        ("data:text/html,<script>", False),
+        ("file:///etc/passwd", False),
+        ("//example.org/no-scheme", False),
+    ],
+)
+def test_only_web_addresses_are_linked(url: str, linked: bool) -> None:
+    essay = EssayMeta("d", "T", "A", None, "S", url=url)
+    ex = replace(_excerpt("A quoted sentence."), essay=essay)
+    assert excerpt_embeds([ex])[0].url == (url if linked else None)

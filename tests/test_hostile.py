@@ -87,6 +87,7 @@ def _still_answers(admin: LibraryAdmin) -> None:
         ("t.md", f"---\ntitle: {'T' * 1_000_000}\n---\n{BODY}\n".encode(), "limit"),
         ("a.md", f"---\ntitle: A\nauthor: {{x: 1}}\n---\n{BODY}\n".encode(), "'author' must"),
         ("locked.pdf", _encrypted_pdf(), "encrypted"),
+        ("u.md", f"---\ntitle: U\nurl: javascript:alert(1)\n---\n{BODY}\n".encode(), "'url' must"),
     ],
 )
 def test_bad_essays_are_refused_and_change_nothing(

@@ -279,3 +279,11 @@ def test_the_staleness_check_tolerates_a_file_that_vanishes_while_it_runs(
     report = private_engine.index(force=True)  # a build that lists it too goes on without it
     assert report.skipped == ["removed-meanwhile.md: cannot read (No such file or directory)"]
     assert not private_engine.is_stale()
+
+
+def test_a_page_that_declares_a_script_as_its_address_is_added_unlinked(
+    admin: LibraryAdmin,
+) -> None:
+    page = HTML.replace("<head>", '<head><link rel="canonical" href="javascript:alert(1)">')
+    change = admin.add("drones.html", page.encode())
+    assert "javascript" not in (admin.settings.seeds_dir / f"{change.doc_id}.md").read_text()

@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from bot.ingest.documents import DocumentError, decode_text, split_front_matter
+from bot.ingest.metadata import is_web_address
 
 SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
 
@@ -35,6 +36,12 @@ class Converted:
         return f"---\n{head}---\n{self.body}"
 
 
+def _web(url: Any) -> str | None:
+    """A page's own address, kept only when it is a web address (a page may declare
+    ``javascript:`` or a relative path as its canonical URL)."""
+    return url if isinstance(url, str) and is_web_address(url) else None
+
+
 def _html(data: bytes, name: str) -> Converted:
     import trafilatura
 
@@ -53,7 +60,7 @@ def _html(data: bytes, name: str) -> Converted:
         "author": found.get("author"),
         "date": found.get("date"),
         "source": found.get("sitename") or found.get("hostname"),
-        "url": found.get("url"),
+        "url": _web(found.get("url")),
     }
     body = text
     comments = [

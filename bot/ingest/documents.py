@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from bot.errors import UserError
-from bot.ingest.metadata import MetadataError, check_meta, load_yaml
+from bot.ingest.metadata import MetadataError, check_meta, is_web_address, load_yaml
 
 
 class Role(StrEnum):
@@ -111,6 +111,12 @@ class EssayMeta:
     source: str | None = None
     url: str | None = None
     via: str | None = None
+
+    @property
+    def link(self) -> str | None:
+        """The URL to link to: only a web address (an index written before URLs were
+        checked at ingest may hold another kind)."""
+        return self.url if self.url and is_web_address(self.url) else None
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import re
 import unicodedata
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -22,6 +23,13 @@ LINE_FIELDS = {"id": 120, "title": 300, "author": 200, "date": 40, "source": 300
 #: A year (any era: Seneca wrote in 62, Marcus Aurelius about 180), or a month or day of
 #: a four-digit year.
 _DATE = re.compile(r"^(?:\d{1,4}|\d{4}-\d{2}(?:-\d{2})?)$")
+
+
+def is_web_address(url: str) -> bool:
+    """An http or https address with a host: the only kind of essay URL accepted at
+    ingest and linked when rendered (never ``javascript:``, ``data:`` or ``file:``)."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() in ("http", "https") and bool(parts.netloc)
 
 
 class MetadataError(ValueError):
@@ -77,6 +85,8 @@ def _one_line(key: str, value: Any) -> str | None:
         raise MetadataError(f"'{key}' must be one line of text")
     if len(text) > LINE_FIELDS[key]:
         raise MetadataError(f"'{key}' is {len(text):,} characters; the limit is {LINE_FIELDS[key]}")
+    if key == "url" and text and not is_web_address(text):
+        raise MetadataError(f"'url' must be an http or https address, not {text[:60]!r}")
     if key == "date" and not _DATE.match(text):
         raise MetadataError(f"'date' must be a year or a date like 2026-02-03, not {text[:40]!r}")
     return text or None

@@ -71,9 +71,22 @@ def trim(text: str, limit: int) -> str:
     return cut + ELLIPSIS
 
 
+#: What makes markdown anywhere in a line: emphasis, spoilers, code, block quotes, masked
+#: links (``[text](url)``, each bracket: discord.py's escape left the second link of a
+#: line live), mentions, channels, timestamps and custom emoji (``<@1>``, ``<:e:1>``).
+_INLINE = re.compile(r"([\\*_~`|>\[\]<])")
+#: What makes markdown at a line's start: headings and subtext (``#``, ``-#``) and lists
+#: (``-``, ``+``, ``1.``).
+_LINE_START = re.compile(r"^([ \t]*)([#+-])", re.M)
+_NUMBERED = re.compile(r"^([ \t]*\d+)([.)])", re.M)
+
+
 def escape(text: str) -> str:
-    """Escape Discord markdown so text renders as written."""
-    return discord.utils.escape_markdown(text, as_needed=False)
+    """Escape every markdown construct so text renders as written: essays' words are
+    data, never markup (a backslash before punctuation shows the character itself)."""
+    text = _INLINE.sub(r"\\\1", text)
+    text = _LINE_START.sub(r"\1\\\2", text)
+    return _NUMBERED.sub(r"\1\\\2", text)
 
 
 def _quote_block(text: str, limit: int) -> str:
@@ -92,7 +105,7 @@ def excerpt_embed(
     room = min(QUOTE_CHARS, EMBED_DESCRIPTION, budget - len(title) - len(footer))
     embed = discord.Embed(
         title=title,
-        url=ex.essay.url or None,
+        url=ex.essay.link,
         description=_fitted_block(ex.quote, room),
         colour=COLOUR,
     )
@@ -174,7 +187,7 @@ def announcement_embed(essay: EssayMeta, summary: Summary, changed: bool) -> dis
     points = [p for p in summary.points[:2] if p.quote.strip()]
     room = (EMBED_DESCRIPTION - 4) // max(1, len(points))
     embed = discord.Embed(
-        title=trim(f"{head}: {essay.title}", EMBED_TITLE), url=essay.url or None, colour=COLOUR,
+        title=trim(f"{head}: {essay.title}", EMBED_TITLE), url=essay.link, colour=COLOUR,
         description="\n\n".join(_fitted_block(p.quote, min(room, QUOTE_CHARS)) for p in points),
     )  # fmt: skip
     for name, value in (("Author", essay.author), ("Date", essay.date), ("Source", essay.source)):
@@ -211,7 +224,7 @@ def summary_embeds(summary: Summary) -> list[discord.Embed]:
         lines = [f"{_quote_block(p.quote, max(60, budget))}\n*{position(p)}*" for p in points]
         embed = discord.Embed(
             title=trim(heading, EMBED_TITLE),
-            url=first.essay.url or None,
+            url=first.essay.link,
             description="\n\n".join(lines)[:EMBED_DESCRIPTION],
             colour=COLOUR,
         )
