@@ -11,6 +11,7 @@ for script in (
     "bench_whosaid.py",
     "bench_index.py",
     "bench_scale.py",
+    "bench_keypoints.py",
 ):
     print(f"== {script}", flush=True)
     subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True)

@@ -165,3 +165,42 @@ def test_a_lead_in_is_summarised_with_what_it_leads_to(engine: Engine) -> None:
     text = " ".join(" ".join(p.quote.split()) for p in engine.summary(ANALYST).points)
     assert "real peace can only be obtained through three options: - Russia completely" in text
     assert "Putin’s regime is replaced" in text
+
+
+def test_key_points_of_a_book_length_essay_take_bounded_memory() -> None:
+    """12,000 sentences (the issue's probe, well inside MAX_ESSAY_SENTENCES): their
+    similarity matrix whole would be 576 MB of float32; the points must come in a small
+    fraction of that, and still be whole sentences of the text."""
+    import tracemalloc
+
+    import numpy as np
+
+    from bot.index.chunks import chunk_document
+    from bot.index.keypoints import essay_summary_points
+    from bot.ingest.documents import parse_document
+
+    n = 12_000
+    body = "\n\n".join(
+        " ".join(
+            f"Ship {i * 4 + k} passed the old canal near the mill at dawn with load {k} aboard."
+            for k in range(4)
+        )
+        for i in range(n // 4)
+    )
+    doc = parse_document(f"---\ntitle: Log\nauthor: A\n---\n{body}", doc_id="log", path="log.md")
+    chunks = chunk_document(doc)
+    assert len(chunks.sentences) == n
+    rng = np.random.default_rng(0)
+    for passage in chunks.passages:
+        vecs = rng.normal(size=(len(passage.sentences), 384)).astype(np.float32)
+        chunks.sentence_vectors.append(vecs / np.linalg.norm(vecs, axis=1, keepdims=True))
+    tracemalloc.start()
+    try:
+        points = essay_summary_points(chunks)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 150e6, f"{peak / 1e6:.0f} MB"
+    assert len(points) == 7
+    for p in points:
+        assert doc.text[p["start"] : p["end"]].startswith("Ship "), doc.text[p["start"] : p["end"]]

@@ -23,6 +23,8 @@ DAMPING = 0.85
 MMR_LAMBDA = 0.7
 MIN_WORDS = 8
 NEAR_SAME = 0.85  # cosine above which two sentences say the same thing
+#: The most units compared with each other at once (a 2,048 x 2,048 matrix: 32 MB).
+BLOCK = 2048
 #: Essays state their thesis at the start and restate it at the end: sentences in the first
 #: and last tenth of the author's text get this much extra score (centrality is 0..1).
 POSITION_BONUS = 0.25
@@ -114,28 +116,41 @@ def _units(chunks: DocChunks) -> tuple[list[_Unit], int]:
             last = max((j for j in follow if block[j] == block[i]), default=i)
         elif not _standalone(text):
             continue
-        mean = np.sum([vectors[j] for j in authored if i <= j <= last], axis=0)
+        span = authored[order : order + 1 + LIST_ITEMS]  # a lead-in's list is within
+        mean = np.sum([vectors[j] for j in span if j <= last], axis=0)
         bonus = CONCLUSION_BONUS if _CONCLUSION.match(text) else 0.0
         units.append(_Unit(i, last, mean / np.linalg.norm(mean), order, bonus))
     return units, len(authored)
 
 
-def _choose(sim: np.ndarray, centrality: np.ndarray, n_points: int) -> list[int]:
-    """MMR: the most central units, none saying what a chosen one already says."""
+def _centrality(mat: np.ndarray) -> np.ndarray:
+    """LexRank: PageRank over the units' similarities, in blocks of consecutive units of
+    at most :data:`BLOCK` (the essay's sections, for a book-length text), so memory stays
+    bounded (a 50,000-sentence essay would need a 10 GB matrix whole). Each block's ranks
+    are scaled by its share of the units, so blocks compare; an essay of one block gets
+    exactly LexRank."""
+    n = len(mat)
+    rank = np.empty(n)
+    for lo in range(0, n, BLOCK):
+        block = mat[lo : lo + BLOCK]
+        rank[lo : lo + BLOCK] = _pagerank(block @ block.T) * (len(block) / n)
+    return rank
+
+
+def _choose(mat: np.ndarray, centrality: np.ndarray, n_points: int) -> list[int]:
+    """MMR: the most central units, none saying what a chosen one already says (each
+    unit's closeness to the chosen ones kept as it goes: memory linear in the units)."""
     chosen: list[int] = []
-    while len(chosen) < min(n_points, len(sim)):
-        best, best_score = -1, -np.inf
-        for j in range(len(sim)):
-            if j in chosen:
-                continue
-            redundancy = max((float(sim[j, c]) for c in chosen), default=0.0)
-            if redundancy >= NEAR_SAME:
-                continue
-            score = MMR_LAMBDA * centrality[j] - (1 - MMR_LAMBDA) * redundancy
-            if score > best_score:
-                best, best_score = j, score
-        if best < 0:
+    redundancy = np.zeros(len(mat))  # with none chosen yet; then the closest chosen
+    while len(chosen) < min(n_points, len(mat)):
+        score = MMR_LAMBDA * centrality - (1 - MMR_LAMBDA) * redundancy
+        score[redundancy >= NEAR_SAME] = -np.inf
+        score[chosen] = -np.inf
+        best = int(np.argmax(score))
+        if not np.isfinite(score[best]):
             break
+        closeness = (mat @ mat[best]).astype(np.float64)
+        redundancy = closeness if not chosen else np.maximum(redundancy, closeness)
         chosen.append(best)
     return chosen
 
@@ -152,8 +167,7 @@ def essay_summary_points(chunks: DocChunks, n_points: int = MAX_POINTS) -> list[
     if not units:
         return []
     mat = np.vstack([u.vector for u in units])
-    sim = mat @ mat.T
-    centrality = _pagerank(sim)
+    centrality = _centrality(mat)
     centrality = centrality / centrality.max()
     edge = max(1, round(EDGE * n_authored))
     for k, u in enumerate(units):
@@ -161,7 +175,7 @@ def essay_summary_points(chunks: DocChunks, n_points: int = MAX_POINTS) -> list[
         centrality[k] += POSITION_BONUS * at_edge + u.bonus
     sentences = chunks.sentences
     points = []
-    for rank, k in enumerate(_choose(sim, centrality, n_points)):
+    for rank, k in enumerate(_choose(mat, centrality, n_points)):
         first, last = sentences[units[k].first], sentences[units[k].last]
         points.append(
             {"start": first.start, "end": last.end, "paragraph": first.paragraph,
