@@ -12,9 +12,12 @@ import pytest
 
 from bot.admin.library import LibraryAdmin
 from bot.answer.engine import Engine
+from bot.answer.quotes import Excerpt
 from bot.frontends.cli import main
 from bot.index.cache import EmbeddingCache
 from bot.index.generations import current_generation, intact
+from tests.conftest import SEEDS
+from tests.published import assert_published
 
 QUESTION = "Why can't Putin afford to end the war?"
 ESSAY = (
@@ -166,3 +169,64 @@ def test_a_cache_that_fills_while_writing_fails_cleanly(
     )
     reused = private_engine.index(force=True)
     assert reused.passages_embedded == 0  # every vector the cache had is still there
+
+
+RYAN = "ryan-putin-cannot-afford-a-peace-deal"
+
+
+def _alter_live(engine: Engine, column: str, old: bytes, new: bytes) -> None:
+    """Same-size damage to one essay's column in the live generation's database, as
+    SQLite stores it (the file's size, all a reader checks, is unchanged)."""
+    path = _live(engine) / "library.sqlite"
+    with sqlite3.connect(path) as db:
+        (value,) = db.execute(f"SELECT {column} FROM docs WHERE doc_id = ?", (RYAN,)).fetchone()
+        data = value.encode()
+        assert len(old) == len(new) and old in data
+        db.execute(f"UPDATE docs SET {column} = CAST(? AS TEXT) WHERE doc_id = ?",
+                   (data.replace(old, new), RYAN))  # fmt: skip
+    db.close()
+    assert intact(_live(engine)) and not intact(_live(engine), full=True)
+
+
+def _ask_fresh(engine: Engine) -> list[Excerpt]:
+    return Engine(engine.settings, engine.embedder).ask(QUESTION).excerpts  # a new process
+
+
+@pytest.mark.parametrize(
+    "new",
+    [b"affxrd", b"af\xff\xferd"],  # words the author never wrote; bytes that are not UTF-8
+)
+def test_altered_words_are_never_quoted(
+    two_generations: Engine, new: bytes, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The live generation's copy of an essay fails its checksum: the words quoted are
+    the published ones (the library file still holds what was indexed)."""
+    _alter_live(two_generations, "text", b"afford", new)
+    with caplog.at_level(logging.WARNING):
+        excerpts = _ask_fresh(two_generations)
+    assert any("afford to end the war" in e.quote for e in excerpts)
+    for e in excerpts:
+        assert_published(e.quote, e.doc_id, SEEDS)
+    assert any("is damaged" in r.getMessage() for r in caplog.records)
+
+
+def test_altered_words_with_the_file_changed_too_come_from_an_intact_generation(
+    two_generations: Engine,
+) -> None:
+    """When the library file no longer holds what was indexed either, the answer comes
+    from the newest intact generation (the one before), still the published words."""
+    _alter_live(two_generations, "text", b"afford", b"affxrd")
+    essay = next(p for p in two_generations.settings.seeds_dir.iterdir() if "ryan" in p.name)
+    essay.write_text(essay.read_text() + "\nA line added since.\n")
+    excerpts = _ask_fresh(two_generations)
+    assert any("afford to end the war" in e.quote for e in excerpts)
+    for e in excerpts:
+        assert_published(e.quote, e.doc_id, SEEDS)
+
+
+def test_altered_metadata_is_never_attributed(two_generations: Engine) -> None:
+    """An author's name changed in the live generation: it is passed over whole."""
+    _alter_live(two_generations, "author", b"Mick Ryan", b"Mick Rxan")
+    excerpts = _ask_fresh(two_generations)
+    assert excerpts and all("Rxan" not in (e.essay.author or "") for e in excerpts)
+    assert any(e.essay.author == "Mick Ryan" for e in excerpts)

@@ -206,41 +206,27 @@ def test_a_library_past_the_exact_limit_searches_a_graph_with_the_same_answers(
     assert_published(ex.quote, ex.doc_id, SEEDS)
 
 
-def test_a_graph_written_by_the_previous_format_answers_until_index_rewrites_it(
-    private_engine: Engine, engine: Engine, monkeypatch: pytest.MonkeyPatch
+def test_a_generation_of_an_older_format_is_rewritten_before_it_is_served(
+    private_engine: Engine,
 ) -> None:
-    """An index from before the 8-bit graph (format 2: an HNSW graph of float vectors)
-    still answers after an upgrade; `index` sees it as out of date and rewrites it."""
-    import hashlib
-
-    import faiss  # writes the file as format 2 did
-
-    from bot.index import ann
+    """An index from before essays' checksums (format 3) is not served unchecked after an
+    upgrade: the first question rewrites it, reusing every cached vector."""
     from bot.index.snapshot import FORMAT_VERSION
 
-    monkeypatch.setattr(ann, "EXACT_UP_TO", 10)
-    private_engine.index(force=True)
-    generation = private_engine.snapshot().generation
-    folder = private_engine.settings.index_dir / "generations" / generation
-    vectors = np.ascontiguousarray(engine.snapshot().dense.vectors(slice(None)))
-    old = faiss.IndexIDMap(faiss.IndexHNSWFlat(vectors.shape[1], 16, faiss.METRIC_INNER_PRODUCT))
-    old.add_with_ids(vectors, np.arange(len(vectors), dtype=np.int64))
-    faiss.write_index(old, str(folder / "passages.faiss"))
+    old = private_engine.snapshot().generation
+    folder = private_engine.settings.index_dir / "generations" / old
     manifest = json.loads((folder / "manifest.json").read_text())
-    data = (folder / "passages.faiss").read_bytes()
-    manifest["files"]["passages.faiss"] = [len(data), hashlib.sha256(data).hexdigest()]
-    manifest["format"] = manifest["fingerprint"]["format"] = 2
+    del manifest["essays"]
+    manifest["format"] = manifest["fingerprint"]["format"] = 3
     (folder / "manifest.json").write_text(json.dumps(manifest))
     upgraded = Engine(private_engine.settings, private_engine.embedder)  # a new process
 
     assert upgraded.changed_since_index() is None  # out of date: `index` rewrites it
-    assert upgraded.snapshot().dense.kind == "hnsw"
-    assert np.array_equal(upgraded.snapshot().dense.vectors(slice(None)), vectors)
-    exact = evaluate(engine, _items(DEV_EVAL))["rows"]
-    graph = evaluate(upgraded, _items(DEV_EVAL))["rows"]
-    assert [(r["id"], r["rank"]) for r in graph] == [(r["id"], r["rank"]) for r in exact]
-    assert upgraded.index().rebuilt
-    assert upgraded.snapshot().manifest["format"] == FORMAT_VERSION
+    ex = upgraded.ask("Why can't Putin afford to end the war?").excerpts[0]
+    assert_published(ex.quote, ex.doc_id, SEEDS)
+    snap = upgraded.snapshot()
+    assert snap.generation != old and snap.manifest["format"] == FORMAT_VERSION == 4
+    assert not upgraded.index().rebuilt  # current now
 
 
 def test_a_snapshot_keeps_answering_after_its_generation_is_deleted(

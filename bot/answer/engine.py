@@ -8,12 +8,14 @@ Front ends reach the library through it alone (an import-linter contract keeps t
 from __future__ import annotations
 
 import dataclasses
+import functools
+import logging
 import re
 import threading
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -36,9 +38,12 @@ from bot.index.generations import (
     load_snapshot,
     no_progress,
 )
-from bot.index.snapshot import Snapshot
+from bot.index.snapshot import DamagedEssay, Snapshot
 from bot.ingest.documents import Document, DocumentError, EssayMeta, load_library
 from bot.settings import Settings, SettingsError
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 #: The longest chat message `sources` reads (Discord's own limit with Nitro).
 MAX_MESSAGE_CHARS = 4000
@@ -89,6 +94,26 @@ def clean_question(text: str, limit: int, what: str = "question") -> str:
     return question
 
 
+def _heals(method: Callable[..., T]) -> Callable[..., T]:
+    """Answer again from an intact generation when the one read turns out damaged
+    (an essay's stored text fails its checksum and its file has changed since): never
+    altered words, never a crash."""
+
+    @functools.wraps(method)
+    def answered(self: Engine, *args: Any, **kwargs: Any) -> T:
+        for _ in range(3):
+            try:
+                return method(self, *args, **kwargs)
+            except DamagedEssay as exc:
+                log.warning("%s; answering from another generation", exc)
+                with self._lock:
+                    self._passed_over.add(exc.generation)
+                    self._snapshot = None
+        return method(self, *args, **kwargs)
+
+    return answered
+
+
 class Engine:
     """Loads the model and the live index generation lazily; reloads a newer generation.
 
@@ -104,6 +129,7 @@ class Engine:
         self._lock = threading.RLock()
         self._feedback: FeedbackStore | None = None
         self._answering: Answering | None = None
+        self._passed_over: set[str] = set()  # generations found damaged while answering
 
     @property
     def embedder(self) -> Embedder:
@@ -153,7 +179,7 @@ class Engine:
         Args:
             force: Write a new generation even when nothing changed.
             progress: Told how the build is going (stage, done, total).
-            staged: Files to index as if they were in the library folder already.
+            staged: Files to index otherwise than the folder has them (see ``Staged``).
         """
         self.embedder.prepare_queries()  # the checked export embeds the library too
         report = build_index(
@@ -178,7 +204,7 @@ class Engine:
             try:
                 if live is None:
                     raise IndexMissing("no index yet")
-                self._snapshot = load_snapshot(self.settings.index_dir)
+                self._snapshot = load_snapshot(self.settings.index_dir, self._passed_over)
             except IndexMissing:  # none yet, or every generation is damaged: build one
                 self.index()
             assert self._snapshot is not None
@@ -203,6 +229,7 @@ class Engine:
 
     # --- questions ------------------------------------------------------------------
 
+    @_heals
     def ask(
         self,
         question: str,
@@ -269,6 +296,7 @@ class Engine:
             self._feedback = FeedbackStore.of(self.settings)
         return self._feedback
 
+    @_heals
     def sources(self, message: str, k: int | None = None) -> Answer:
         """What the essays say about a chat message (its claim-bearing sentences).
 
@@ -279,6 +307,7 @@ class Engine:
         found = self.ask(claims(text)[: self.settings.max_question_chars], k)
         return dataclasses.replace(found, question=text)
 
+    @_heals
     def who_said(self, line: str) -> WhoSaid:
         """Where a remembered line comes from (exact or misremembered), or not found.
 
@@ -290,10 +319,12 @@ class Engine:
             raise InputError(f"Give at least {WHOSAID_MIN_WORDS} words of the line.")
         return who_said(self.snapshot(), text)
 
+    @_heals
     def essay_path(self, doc_id: str) -> str:
         """The file an indexed essay was read from."""
         return self.snapshot().docs[doc_id].path
 
+    @_heals
     def context(self, excerpt: Excerpt, before: int = 2, after: int = 2) -> Excerpt:
         """The excerpt with the sentences around it."""
         return context(self.snapshot(), excerpt, before, after)
@@ -317,6 +348,7 @@ class Engine:
         from one already announced."""
         return {d: r.content_hash for d, r in self.snapshot().docs.records.items()}
 
+    @_heals
     def key_points(self, doc_id: str, points: int) -> tuple[EssayMeta, Summary]:
         """An indexed essay's metadata and its stored key sentences, from one snapshot.
 
@@ -329,6 +361,7 @@ class Engine:
         doc = snap.docs[doc_id]
         return doc.meta, essay_summary(snap, doc, points)
 
+    @_heals
     def summary(self, essay: str, points: int | None = None) -> Summary:
         """The stored key sentences of one essay (id or unambiguous part of its title).
 
@@ -339,6 +372,7 @@ class Engine:
         doc = resolve_essay(snap, essay)
         return essay_summary(snap, doc, points or self.settings.summary_sentences)
 
+    @_heals
     def topic(self, topic: str) -> Summary:
         """What the essays say about a topic, grouped by essay; declines when uncovered.
 
@@ -347,6 +381,7 @@ class Engine:
         """
         return topic_summary(*self._query(topic), self._summary_floor)
 
+    @_heals
     def perspectives(self, question: str) -> Summary:
         """Each author's position on a question, in their own words.
 

@@ -26,7 +26,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,7 @@ def write_generation(
     tmp = index_dir / f".tmp-{name}"
     tmp.mkdir()
     stage("write-sqlite")
-    write_rows(tmp, chunks)
+    essays = write_rows(tmp, chunks)
     stage("write-vectors")
     counts = write_vectors(tmp, chunks, dim)
     stage("write-bm25")
@@ -162,7 +162,7 @@ def write_generation(
     (tmp / "extras.json").write_text(json.dumps(extras or {}))
     stage("write-manifest")
     counts["docs"] = len(chunks)
-    manifest = {**manifest, "files": _checksums(tmp)}
+    manifest = {**manifest, "files": _checksums(tmp), "essays": essays}
     _write_manifest(tmp, manifest, name, dim, counts)
     _fsync_dir(tmp)
     stage("rename")
@@ -235,11 +235,12 @@ def _complete(index_dir: Path) -> list[str]:
     return sorted((n for n in names if _manifest(gens / n) is not None), reverse=True)
 
 
-def load_snapshot(index_dir: Path) -> Snapshot:
+def load_snapshot(index_dir: Path, passed_over: Collection[str] = ()) -> Snapshot:
     """Load the live generation into memory; if it is damaged, the newest intact one.
 
     A writer may switch generations and prune the old one while we read; then we read
-    the new one. A damaged generation is logged and passed over (``index`` rebuilds it).
+    the new one. A damaged generation is logged and passed over (``index`` rebuilds it),
+    as are those named in `passed_over` (found damaged while answering).
 
     Raises:
         IndexMissing: There is no intact generation.
@@ -247,6 +248,7 @@ def load_snapshot(index_dir: Path) -> Snapshot:
     for _ in range(5):
         live = current_generation(index_dir)
         order = ([live] if live else []) + [n for n in _complete(index_dir) if n != live]
+        order = [n for n in order if n not in passed_over]
         for name in order:
             folder = index_dir / "generations" / name
             try:

@@ -4,7 +4,8 @@ BM25, as one :class:`Snapshot` that questions read; and the files it is read fro
 The files of one generation (``generations/<name>/``; :mod:`bot.index.generations` writes
 them beside the live one and switches them in)::
 
-    manifest.json           what it was built from, the files' sizes and checksums
+    manifest.json           what it was built from, the files' sizes and checksums, each
+                            essay's checksums (text, paragraphs, metadata)
     library.sqlite          each essay's metadata, text and paragraphs
     passage_rows.npy        one row per passage: essay ordinal, span, sentences, paragraph
     sentence_rows.npy       one row per sentence: essay ordinal, span, paragraph, passage
@@ -16,7 +17,9 @@ them beside the live one and switches them in)::
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 import mmap
 import sqlite3
 import threading
@@ -32,12 +35,43 @@ from bot.index import ann
 from bot.index.ann import DenseIndex
 from bot.index.chunks import DocChunks
 from bot.index.lexical import LexicalIndex, tokenize, tokenize_many
-from bot.ingest.documents import Document, EssayMeta, Paragraph, Role
+from bot.ingest.documents import (
+    Document,
+    DocumentError,
+    EssayMeta,
+    Paragraph,
+    Role,
+    read_document,
+)
+
+log = logging.getLogger(__name__)
 
 #: 2: passage and sentence rows in memory-mapped .npy files. 3: an HNSW graph holds 8-bit
-#: codes and re-ranks with the exact vectors (format 2 is still read; `index` rewrites it).
-FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)
+#: codes and re-ranks with the exact vectors. 4: the manifest holds each essay's checksums
+#: (text, paragraphs, metadata), checked as an essay is read (older formats are rebuilt by
+#: `index`, reusing the cached vectors: served unchecked, a damaged byte could quote words
+#: the author never wrote).
+FORMAT_VERSION = 4
+READABLE_FORMATS = (4,)
+
+
+class DamagedEssay(ValueError):
+    """An essay's text in a generation is not what was written there, and the library
+    file no longer holds it either: the generation must not be read (the engine passes
+    over it to an intact one)."""
+
+    def __init__(self, generation: str, doc_id: str) -> None:
+        super().__init__(f"essay {doc_id!r} is damaged in index generation {generation}")
+        self.generation = generation
+
+
+def digest(text: str) -> str:
+    """The checksum an essay's stored text, paragraphs or metadata are checked against."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:32]
+
+
+def _meta_json(r: tuple[Any, ...]) -> str:
+    return json.dumps(list(r), ensure_ascii=False)
 
 
 class OlderFormat(ValueError):
@@ -84,9 +118,17 @@ class Library(Mapping[str, Document]):
         records: What the generation records of each essay, in library order.
     """
 
-    def __init__(self, db: sqlite3.Connection, records: dict[str, EssayRecord]) -> None:
+    def __init__(
+        self,
+        db: sqlite3.Connection,
+        records: dict[str, EssayRecord],
+        checks: dict[str, list[str]],
+        generation: str,
+    ) -> None:
         self.db = db
         self.records = records
+        self.checks = checks
+        self.generation = generation
         self._kept: OrderedDict[str, Document] = OrderedDict()
         self._texts: OrderedDict[str, str] = OrderedDict()
         self._lock = threading.Lock()
@@ -100,9 +142,7 @@ class Library(Mapping[str, Document]):
             if doc is not None:
                 return doc
             r = self.records[doc_id]
-            text, paragraphs = self.db.execute(
-                "SELECT text, paragraphs FROM docs WHERE doc_id = ?", (doc_id,)
-            ).fetchone()
+            text, paragraphs = self._stored(doc_id, "text, paragraphs", (0, 1))
             doc = Document(
                 meta=r.meta,
                 text=text,
@@ -125,11 +165,39 @@ class Library(Mapping[str, Document]):
         text = self._texts.get(doc_id)
         if text is None:
             with self._lock:
-                row = self.db.execute("SELECT text FROM docs WHERE doc_id = ?", (doc_id,))
-                text = self._texts[doc_id] = row.fetchone()[0]
+                (text,) = self._stored(doc_id, "text", (0,))
+                self._texts[doc_id] = text
                 if len(self._texts) > DOCS_KEPT:
                     self._texts.popitem(last=False)
         return text
+
+    def _stored(self, doc_id: str, columns: str, which: tuple[int, ...]) -> tuple[str, ...]:
+        """An essay's stored columns, checked against the checksums written with them
+        (once per essay read, not per question). A damaged copy is replaced by the
+        library file when that still holds what was indexed (the same content hash);
+        else :class:`DamagedEssay`."""
+        try:
+            row = self.db.execute(f"SELECT {columns} FROM docs WHERE doc_id = ?", (doc_id,))
+            values = tuple(row.fetchone())
+            if all(digest(v) == self.checks[doc_id][i] for v, i in zip(values, which, strict=True)):
+                return values
+        except (sqlite3.Error, TypeError, KeyError, UnicodeError):  # unreadable: damage too
+            pass
+        log.warning("essay %s is damaged in index generation %s", doc_id, self.generation)
+        doc = self._from_disk(doc_id)
+        return tuple((doc.text, _paragraphs_json(doc))[i] for i in which)
+
+    def _from_disk(self, doc_id: str) -> Document:
+        """The essay read again from its library file, if that still holds what was
+        indexed (its content hash and text checksum); else :class:`DamagedEssay`."""
+        r = self.records[doc_id]
+        try:
+            doc = read_document(Path(r.path))
+        except DocumentError:
+            raise DamagedEssay(self.generation, doc_id) from None
+        if doc.content_hash != r.content_hash or digest(doc.text) != self.checks[doc_id][0]:
+            raise DamagedEssay(self.generation, doc_id)
+        return doc
 
     def essays(self) -> list[EssayMeta]:
         """Every essay's metadata, in library order."""
@@ -341,24 +409,29 @@ CREATE TABLE docs (doc_id TEXT PRIMARY KEY, ord INTEGER, title TEXT, author TEXT
 """
 
 
-def write_rows(folder: Path, chunks: list[DocChunks]) -> None:
+def write_rows(folder: Path, chunks: list[DocChunks]) -> dict[str, list[str]]:
     """Documents in SQLite; passage and sentence rows (numbers that match the vector
-    files) as arrays, memory-mapped when loaded."""
+    files) as arrays, memory-mapped when loaded.
+
+    Returns:
+        Each essay's checksums (text, paragraphs, metadata), for the manifest.
+    """
     passage_rows: list[tuple[int, ...]] = []
     sentence_rows: list[tuple[int, ...]] = []
+    checks: dict[str, list[str]] = {}
     db = sqlite3.connect(folder / "library.sqlite")
     try:
         db.executescript(_SCHEMA)
         for order, c in enumerate(chunks):
             d, m = c.doc, c.doc.meta
+            meta = (m.doc_id, m.title, m.author, m.date, m.source, m.url, m.via,
+                    d.content_hash, d.path, json.dumps(d.extra, default=str))  # fmt: skip
+            paragraphs = _paragraphs_json(d)
             db.execute(
                 "INSERT INTO docs VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                (
-                    m.doc_id, order, m.title, m.author, m.date, m.source, m.url, m.via, d.text,
-                    d.content_hash, d.path, json.dumps(d.extra, default=str),
-                    _paragraphs_json(d),
-                ),
-            )  # fmt: skip
+                (meta[0], order, *meta[1:7], d.text, *meta[7:], paragraphs),
+            )
+            checks[m.doc_id] = [digest(d.text), digest(paragraphs), digest(_meta_json(meta))]
             for p in c.passages:
                 pid, first = len(passage_rows), len(sentence_rows)
                 for si in p.sentences:
@@ -370,6 +443,7 @@ def write_rows(folder: Path, chunks: list[DocChunks]) -> None:
         db.close()
     np.save(folder / "passage_rows.npy", np.array(passage_rows, dtype=np.int64).reshape(-1, 6))
     np.save(folder / "sentence_rows.npy", np.array(sentence_rows, dtype=np.int64).reshape(-1, 5))
+    return checks
 
 
 def write_vectors(folder: Path, chunks: list[DocChunks], dim: int) -> dict[str, int]:
@@ -406,13 +480,19 @@ def read_generation(folder: Path, name: str) -> Snapshot:
     db = sqlite3.connect(
         f"file:{folder / 'library.sqlite'}?mode=ro", uri=True, check_same_thread=False
     )
-    records = {
-        d: EssayRecord(EssayMeta(d, title, author, date, source, url, via), digest, path, extra)
-        for d, title, author, date, source, url, via, digest, path, extra in db.execute(
-            "SELECT doc_id, title, author, date, source, url, via, content_hash, path, extra"
-            " FROM docs ORDER BY ord"
-        )
-    }
+    checks = manifest["essays"]
+    records = {}
+    for row in db.execute(
+        "SELECT doc_id, title, author, date, source, url, via, content_hash, path, extra"
+        " FROM docs ORDER BY ord"
+    ):
+        d, title, author, date, source, url, via, content, path, extra = row
+        if d not in checks or digest(_meta_json(row)) != checks[d][2]:
+            raise ValueError(f"essay {d!r}'s metadata is not what was written")
+        records[d] = EssayRecord(EssayMeta(d, title, author, date, source, url, via), content,
+                                 path, extra)  # fmt: skip
+    if len(records) != len(checks):
+        raise ValueError("essays are missing from library.sqlite")
     doc_ids = list(records)
     # Plain arrays over the mapped files: a memmap object per row read costs microseconds.
     passages = np.load(folder / "passage_rows.npy", mmap_mode="r").view(np.ndarray)
@@ -420,7 +500,7 @@ def read_generation(folder: Path, name: str) -> Snapshot:
     return Snapshot(
         generation=name,
         manifest=manifest,
-        docs=Library(db, records),
+        docs=Library(db, records, checks, name),
         passages=PassageTable(passages, doc_ids),
         sent_doc=DocColumn(sentences[:, 0], doc_ids),
         sent_span=sentences[:, 1:3],
