@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.admin.library import LibraryAdmin, RejectedError
+from bot.admin.library import LibraryAdmin, RejectedError, recover
 from bot.answer.engine import Engine
 from bot.frontends.cli import main
 from bot.settings import ROOT
@@ -191,11 +191,21 @@ def test_kill_during_add_leaves_the_library_as_it_was(
             break
     proc.wait(timeout=120)
     assert proc.returncode == -signal.SIGKILL
-    assert _bytes_of(folder) == before  # the essay never reached the folder
-    assert not any(e.target == "late-arrival" and e.ok for e in admin.audit.entries(10))
+    assert admin.audit.pending()  # its intent was written before anything else
+    went_live = stage == "prune"  # killed after the index had switched
     reader = Engine(admin.settings, admin.engine.embedder)
-    reader.index()  # the next reindex: the interrupted essay is not in it
-    assert "late-arrival" not in reader.snapshot().docs
+    (line,) = recover(reader)  # the next start, before anything is served
+    assert ("completed" if went_live else "undone") in line
+    after = _bytes_of(folder)
+    if went_live:
+        assert set(after) - set(before) == {"late-arrival.md"}
+    else:
+        assert after == before
+    assert ("late-arrival" in reader.snapshot().docs) is went_live
+    assert not admin.audit.pending() and not list(folder.glob(".*"))
+    entry = next(e for e in admin.audit.entries(10) if e.action == "add")
+    assert entry.ok is went_live
+    assert not reader.is_stale()  # folder and index agree
     _still_answers(LibraryAdmin(reader))
 
 

@@ -61,9 +61,15 @@ class ProgressBar:
 
 
 def _engine(settings: Settings) -> Engine:
+    """The engine, once any change a killed process left half-done is finished or undone
+    (folder and index agree before anything is served)."""
+    from bot.admin.library import recover
     from bot.answer.engine import Engine
 
-    return Engine(settings)
+    engine = Engine(settings)
+    for line in recover(engine):
+        print(f"Recovered an interrupted change: {line}", file=sys.stderr)
+    return engine
 
 
 def _ensure_index(engine: Engine) -> None:
@@ -291,12 +297,10 @@ def cmd_index(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_essays(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.answer.engine import Engine
-
     if getattr(args, "essays_action", None) == "edit":
         return cmd_edit(args, settings)
 
-    essays, skipped = Engine(settings).essays()
+    essays, skipped = _engine(settings).essays()
     for reason in skipped:
         print(f"warning: skipped {reason}", file=sys.stderr)
     if args.json:

@@ -86,16 +86,17 @@ class IndexReport:
         return dict(self.__dict__)
 
 
-#: Files to index as if they were in the library: final path in the folder -> where the
-#: file is staged meanwhile (an add goes live in the index before its file is moved in).
-Staged = dict[Path, Path]
+#: Files to index otherwise than the folder has them: path in the folder -> where to read
+#: it from, or None to index as if it were gone (a remove takes the essay out of the index
+#: before its file leaves the folder).
+Staged = dict[Path, Path | None]
 
 
 def library_sources(settings: Settings, staged: Staged | None = None) -> dict[Path, Path]:
     """Each library file's path in the folder -> where to read it from."""
-    sources = {p: p for p in library_files(settings.seeds_dir)}
+    sources: dict[Path, Path | None] = {p: p for p in library_files(settings.seeds_dir)}
     sources.update(staged or {})
-    return dict(sorted(sources.items()))
+    return {p: s for p, s in sorted(sources.items()) if s is not None}
 
 
 def fingerprint(

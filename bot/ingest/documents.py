@@ -607,7 +607,16 @@ def read_document(path: Path, as_path: Path | None = None) -> Document:
         DocumentError: The file cannot be read as an essay.
     """
     home = as_path or path
-    data = read_limited(path, MAX_FILE_BYTES, within=path.parent)
+    return document_from_bytes(read_limited(path, MAX_FILE_BYTES, within=path.parent), home)
+
+
+def document_from_bytes(data: bytes, home: Path) -> Document:
+    """A library file's bytes as the essay the index reads from `home` (its name gives
+    the id and the messages).
+
+    Raises:
+        DocumentError: The bytes cannot be read as an essay.
+    """
     if not data.strip():
         raise DocumentError(f"{home.name} is empty")
     return parse_document(decode_text(data, home.name), doc_id=home.stem, path=str(home))

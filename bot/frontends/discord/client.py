@@ -76,6 +76,8 @@ class ExplainerBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         started = time.perf_counter()
+        for line in await asyncio.to_thread(self.admin.recover):  # before serving
+            log.warning("recovered an interrupted change: %s", line)
         await asyncio.to_thread(self.engine.warm_up)
         log.info("model and index loaded in %.1f s", time.perf_counter() - started)
         for extension in EXTENSIONS:
