@@ -212,3 +212,15 @@ def test_kill_during_remove_is_finished_or_undone_at_the_next_start(
     assert (entry.action, entry.ok) == ("remove", went_live)
     assert list((admin.settings.index_dir / "removed").glob(f"*-{doc_id}.md"))
     _agree(admin)
+
+
+def test_a_failed_edit_changes_nothing(admin: LibraryAdmin, read_only: Path) -> None:
+    before = _files(admin.settings.seeds_dir)
+    with pytest.raises(OSError, match="Read-only"):
+        admin.edit("ryan-putin-cannot-afford-a-peace-deal", author="Someone Else")
+    assert _files(admin.settings.seeds_dir) == before
+    ex = Engine(admin.settings, admin.engine.embedder).ask(QUESTION).excerpts
+    assert all(e.author != "Someone Else" for e in ex)
+    last = admin.audit.entries(1)[0]
+    assert (last.action, last.ok) == ("edit", False) and not admin.audit.pending()
+    _agree(admin)
