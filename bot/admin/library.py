@@ -241,13 +241,13 @@ class LibraryAdmin:
             RejectedError: The index went on without the essay (e.g. over
                 MAX_ESSAY_SENTENCES), or its place was taken meanwhile; undone.
         """
-        doc_id = path.stem if new is None else document_from_bytes(new, path).meta.doc_id
+        essay = document_from_bytes(new if new is not None else old or b"", path)
         plan = _Plan(
-            path, doc_id, None if new is None else _sha(new),
-            None if new is None else document_from_bytes(new, path).content_hash,
+            path, essay.meta.doc_id, None if new is None else _sha(new),
+            None if new is None else essay.content_hash,
             None if old is None else self._backup_name(intent, path),
         )  # fmt: skip
-        self.audit.note(intent, file=path.name, doc_id=doc_id, new_sha=plan.new_sha,
+        self.audit.note(intent, file=path.name, doc_id=plan.doc_id, new_sha=plan.new_sha,
                         content_hash=plan.content_hash, backup=plan.backup)  # fmt: skip
         if old is not None and plan.backup is not None:
             plan.backup.parent.mkdir(parents=True, exist_ok=True)
