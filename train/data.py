@@ -137,8 +137,9 @@ def fold_engine(name: str) -> Engine:
 
 
 def shared_embedder() -> Embedder:
-    """The bundled model, its question export kept beside the benchmarks' indexes."""
-    return Embedder(query_dir=INDEXES / "query-model")
+    """The bundled model as published (untuned: training starts from it and mines its
+    hard negatives with it), its question export kept beside the benchmarks' indexes."""
+    return Embedder(query_dir=INDEXES / "query-model", tuning="none")
 
 
 def summary(sets: list[LibrarySet]) -> str:
