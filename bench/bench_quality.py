@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +38,6 @@ import numpy as np
 from common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 
 from bot.answer.engine import Engine, clean_question
-from bot.answer.learned import sidecar
 from bot.answer.quotes import RERANK, Answer, Excerpt, make_excerpt
 from bot.answer.retrieve import retrieve
 from bot.frontends.evaluate import evaluate, normalise, out_of_scope, read_questions
@@ -170,18 +169,6 @@ def _lolo_row(name: str, system: str, r: dict[str, Any]) -> str:
             f"{r['quote_median']:.0f} / {r['quote_max']} |")  # fmt: skip
 
 
-def _inner_cut(tuned: Engine) -> Engine | None:
-    """The same fold engine declining at the cut chosen by leave-one-library-out inside
-    its training libraries (``cut_inner`` in its answering file), when recorded."""
-    learned = tuned.answering
-    path = sidecar(tuned.embedder.tuning) if tuned.embedder.tuning else None
-    decline = json.loads(path.read_text()).get("decline", {}) if path and path.exists() else {}
-    if learned.decline is None or "cut_inner" not in decline:
-        return None
-    inner = replace(learned.decline, cut=float(decline["cut_inner"]))
-    return Engine(tuned.settings, tuned.embedder, replace(learned, decline=inner))
-
-
 def lolo(only: list[str]) -> None:
     """Leave-one-library-out: every shared library (or those named) scored by the engine
     whose model was tuned on the other libraries only, beside the untuned engine and the
@@ -200,9 +187,6 @@ def lolo(only: list[str]) -> None:
         rows = {"naive RAG": evaluate(NaiveRag(library, base_embedder), items),
                 "untuned": evaluate(base, items),
                 "tuned on the others": evaluate(tuned, items)}  # fmt: skip
-        inner = _inner_cut(tuned)
-        if inner is not None:
-            rows["tuned, decline cut by inner LOLO"] = evaluate(inner, items)
         results[name] = {k: {m: v[m] for m in (*LOLO_KEYS, "in_scope", "off_topic")}
                          for k, v in rows.items()}  # fmt: skip
         table += [_lolo_row(name, system, r) for system, r in rows.items()]

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -47,15 +46,6 @@ def test_abstain_threshold_replaces_the_learned_decline(engine: Engine) -> None:
     strict = Engine(settings, engine.embedder)
     assert strict.answering.decline is None and strict.answering.threshold == 0.99
     assert strict.ask("Why can't Putin afford to end the war?").abstained
-
-
-def test_an_answering_given_to_the_engine_is_the_one_it_uses(engine: Engine) -> None:
-    """Benchmarks compare ways of declining on one model and index."""
-    question = "Why can't Putin afford to end the war?"
-    always = Decline(coef=(0.0, 0.0, 0.0), intercept=0.0, cut=1.0)  # margin -1: declines
-    assert not engine.ask(question).abstained
-    given = Engine(engine.settings, engine.embedder, replace(engine.answering, decline=always))
-    assert given.answering.decline == always and given.ask(question).abstained
 
 
 def test_a_model_without_answering_uses_the_hand_set_one(tmp_path: Path) -> None:

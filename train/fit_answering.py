@@ -20,9 +20,6 @@ fixed before looking at any result:
    (in scope against off topic), declining below the 1st percentile of the training
    libraries' in-scope questions' scores: about 1% of answerable questions declined,
    the goal being none, with names no essay mentions as evidence rather than a veto.
-   Beside it, ``cut_inner``: the quantile from :data:`CUT_GRID` with the fewest errors
-   (answerable questions declined plus off-topic ones answered) by leave-one-library-out
-   inside the training libraries, for ``bench_quality.py --lolo`` to score as well.
 
 Writes each fold's ``bench/results/lora/<library>.answering.json`` (beside its model
 delta, for ``bench/bench_quality.py --lolo``) and the shipped
@@ -52,9 +49,6 @@ from train.rank_features import OUT
 
 L2_GRID = (1e-1, 1e-2, 1e-3, 1e-4)
 QUANTILE = 0.01
-#: In-scope quantiles the decline's cut may be chosen from by inner leave-one-library-out
-#: (reported beside the 1% rule, as ``cut_inner``).
-CUT_GRID = (0.005, 0.01, 0.02, 0.05, 0.1)
 QUOTE_TERMS = (*WINDOW_FEATURES, "unanswered", "passage", "fused")
 
 
@@ -223,44 +217,22 @@ def quote_weights(questions: list[Question], wa: np.ndarray) -> np.ndarray:
 # --- declining ------------------------------------------------------------------------
 
 
-def _logistic(libs: list[Library]) -> tuple[LogisticRegression, np.ndarray, np.ndarray]:
+def decline_model(libs: list[Library]) -> dict[str, Any]:
+    """The decline fitted on `libs`, and the excerpt threshold (module docstring)."""
     x = np.vstack([lib.decline for lib in libs])
     y = np.concatenate([lib.in_scope for lib in libs])
-    return LogisticRegression(max_iter=5000).fit(x, y), x, y
-
-
-def inner_quantile(libs: list[Library]) -> float:
-    """The in-scope quantile to cut at, chosen from :data:`CUT_GRID` by leave-one-library-
-    out *inside* `libs`: the fewest errors, an answerable question declined and an
-    off-topic one answered counting one each (ties: the smaller quantile)."""
-    errors = dict.fromkeys(CUT_GRID, 0)
-    for held in libs:
-        model, x, y = _logistic([lib for lib in libs if lib is not held])
-        train, scores = model.decision_function(x)[y], model.decision_function(held.decline)
-        for q in CUT_GRID:
-            out = scores < np.quantile(train, q)
-            errors[q] += int((out & held.in_scope).sum() + (~out & ~held.in_scope).sum())
-    return min(CUT_GRID, key=lambda q: (errors[q], q))
-
-
-def decline_model(libs: list[Library]) -> dict[str, Any]:
-    """The decline fitted on `libs`, and the excerpt threshold (module docstring); with
-    ``cut_inner``, the cut at the quantile :func:`inner_quantile` chooses."""
-    model, x, y = _logistic(libs)
-    scores = model.decision_function(x)[y]
-    inner = inner_quantile(libs)
+    model = LogisticRegression(max_iter=5000).fit(x, y)
+    scores = model.decision_function(x)
     return {"threshold": round(float(np.quantile(x[y, 0], QUANTILE)), 4),
             "decline": {"features": list(DECLINE_FEATURES),
                         "coef": [round(float(c), 6) for c in model.coef_[0]],
                         "intercept": round(float(model.intercept_[0]), 6),
-                        "cut": round(float(np.quantile(scores, QUANTILE)), 6),
-                        "cut_inner": round(float(np.quantile(scores, inner)), 6),
-                        "cut_inner_quantile": inner}}  # fmt: skip
+                        "cut": round(float(np.quantile(scores[y], QUANTILE)), 6)}}  # fmt: skip
 
 
-def declines(lib: Library, model: dict[str, Any], cut: str = "cut") -> dict[str, int]:
+def declines(lib: Library, model: dict[str, Any]) -> dict[str, int]:
     d = model["decline"]
-    out = lib.decline @ np.array(d["coef"]) + d["intercept"] < d[cut]
+    out = lib.decline @ np.array(d["coef"]) + d["intercept"] < d["cut"]
     return {"false_declines": int((out & lib.in_scope).sum()),
             "off_topic_declined": int((out & ~lib.in_scope).sum()),
             "off_topic": int((~lib.in_scope).sum())}  # fmt: skip
@@ -299,8 +271,7 @@ def main() -> None:
         figures[name] = {"hand_set": {**score(lib.questions, hand, hand_set_quotes()),
                                       **base_declines(lib, others)},
                          "learned": {**score(lib.questions, wa, hand_set_quotes()),
-                                     **declines(lib, fold)},
-                         "learned, inner cut": declines(lib, fold, "cut_inner")}  # fmt: skip
+                                     **declines(lib, fold)}}  # fmt: skip
         if args.quotes:
             train = [q for o in others for q in o.questions]
             figures[name]["learned quotes"] = score(lib.questions, wa, quote_weights(train, wa))

@@ -120,22 +120,15 @@ class Engine:
     Args:
         settings: The settings.
         embedder: A model to share (tests pass one); built from settings if omitted.
-        answering: How to rank and decline, instead of what was learned with the
-            model's tuning (benchmarks compare alternatives on one model and index).
     """
 
-    def __init__(
-        self,
-        settings: Settings,
-        embedder: Embedder | None = None,
-        answering: Answering | None = None,
-    ) -> None:
+    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
         self.settings = settings
         self._embedder = embedder
         self._snapshot: Snapshot | None = None
         self._lock = threading.RLock()
         self._feedback: FeedbackStore | None = None
-        self._answering: Answering | None = answering
+        self._answering: Answering | None = None
         self._passed_over: set[str] = set()  # generations found damaged while answering
 
     @property
