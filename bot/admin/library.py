@@ -26,7 +26,7 @@ import logging
 import os
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -205,24 +205,29 @@ class LibraryAdmin:
         return self.engine.snapshot().passage_counts().get(doc_id, 0)
 
     @contextmanager
-    def _audited(self, who: str, action: str, target: str, **detail: Any) -> Iterator[Any]:
-        """Write the action's intent to the audit log before anything is touched, and
-        complete it whatever happens: its details on success, the one-line reason on
-        failure. The body gets the intent's id and a dict to add details (and a final
-        ``target``) to. A change whose undoing failed stays an intent, for
-        :func:`recover`."""
-        intent = self.audit.begin(who, action, target, **detail)
-        record: dict[str, Any] = {}
-        try:
-            yield intent, record
-        except _Unfinished as exc:
-            self.audit.note(intent, reason=_reason(exc.__cause__ or exc))
-            raise (exc.__cause__ or exc) from None
-        except BaseException as exc:
-            self.audit.finish(intent, False, record.pop("target", None), reason=_reason(exc),
-                              **record)  # fmt: skip
-            raise
-        self.audit.finish(intent, True, record.pop("target", None), **record)
+    def _audited(
+        self, who: str, action: str, target: str, locked: bool = True, **detail: Any
+    ) -> Iterator[Any]:
+        """Hold the writers' lock, write the action's intent to the audit log before
+        anything is touched, and complete it whatever happens: its details on success,
+        the one-line reason on failure. The body gets the intent's id and a dict to add
+        details (and a final ``target``) to. A change whose undoing failed stays an
+        intent, for :func:`recover`. (The lock comes first: an intent is open only while
+        its writer holds the lock, or after its writer died.) A reindex, which changes no
+        file, lets the build take the lock (and say how long it waited)."""
+        with lock_for(self.settings) if locked else nullcontext():
+            intent = self.audit.begin(who, action, target, **detail)
+            record: dict[str, Any] = {}
+            try:
+                yield intent, record
+            except _Unfinished as exc:
+                self.audit.note(intent, reason=_reason(exc.__cause__ or exc))
+                raise (exc.__cause__ or exc) from None
+            except BaseException as exc:
+                self.audit.finish(intent, False, record.pop("target", None),
+                                  reason=_reason(exc), **record)  # fmt: skip
+                raise
+            self.audit.finish(intent, True, record.pop("target", None), **record)
 
     def _commit(
         self, intent: int, path: Path, new: bytes | None, old: bytes | None, progress: Progress
@@ -380,8 +385,7 @@ class LibraryAdmin:
         sha = hashlib.sha256(data).hexdigest()
         try:
             with self._audited(who, "add", filename, sha256=sha) as (intent, record):
-                with lock_for(self.settings):
-                    change, doc = self._add(intent, filename, data, meta, progress)
+                change, doc = self._add(intent, filename, data, meta, progress)
                 record.update(
                     target=change.doc_id, file=filename, content_hash=doc.content_hash,
                     passages=change.passages, embedded=change.report.passages_embedded,
@@ -468,19 +472,18 @@ class LibraryAdmin:
         with self._audited(who, "edit", doc_id, changes=changes) as (intent, record):
             if not changes:
                 raise RejectedError("nothing to change: give --title, --author, --date, ...")
-            with lock_for(self.settings):
-                path, _ = self._find(doc_id)
-                original = path.read_bytes()
-                front, body = split_front_matter(original.decode("utf-8"), path.name)
-                front.update(changes)
-                front.setdefault("id", doc_id)
-                text = Converted(front, body).to_markdown()
-                try:
-                    parse_document(text, doc_id=doc_id, path=path.name)  # still valid?
-                except DocumentError as exc:
-                    raise RejectedError(str(exc)) from exc
-                report = self._commit(intent, path, text.encode("utf-8"), original, no_progress)
-                doc = read_document(path)
+            path, _ = self._find(doc_id)
+            original = path.read_bytes()
+            front, body = split_front_matter(original.decode("utf-8"), path.name)
+            front.update(changes)
+            front.setdefault("id", doc_id)
+            text = Converted(front, body).to_markdown()
+            try:
+                parse_document(text, doc_id=doc_id, path=path.name)  # still valid?
+            except DocumentError as exc:
+                raise RejectedError(str(exc)) from exc
+            report = self._commit(intent, path, text.encode("utf-8"), original, no_progress)
+            doc = read_document(path)
             record["content_hash"] = doc.content_hash
         return Change("edit", doc_id, doc.meta.title, self._passages(doc_id), report)
 
@@ -491,9 +494,8 @@ class LibraryAdmin:
             RejectedError: Unknown essay.
         """
         with self._audited(who, "remove", doc_id) as (intent, record):
-            with lock_for(self.settings):
-                path, doc = self._find(doc_id)
-                report = self._commit(intent, path, None, path.read_bytes(), progress)
+            path, doc = self._find(doc_id)
+            report = self._commit(intent, path, None, path.read_bytes(), progress)
             record.update(content_hash=doc.content_hash)
         return Change("remove", doc_id, doc.meta.title, 0, report)
 
@@ -507,7 +509,7 @@ class LibraryAdmin:
             force: Write a new generation even when nothing changed.
             progress: Told how the build goes (stage, done, total).
         """
-        with self._audited(who, "reindex", "library") as (_, record):
+        with self._audited(who, "reindex", "library", locked=False) as (_, record):
             report = self.engine.index(force=force, progress=progress)
             record.update(
                 generation=report.generation, added=report.added, changed=report.changed,
