@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,21 @@ def pytest_report_header() -> str:
     if spec.available:
         return f"Discord OpenAPI check: on ({spec.path})"
     return f"Discord OpenAPI check: skipped ({spec.path} not found; CI has it)"
+
+
+def kill_at(stage: str, script: str, args: list[str], settings: Settings) -> None:
+    """Run `script` (which prints each stage and waits at `stage`) in a new process on
+    these folders, and ``kill -9`` it there."""
+    env = {**os.environ, "SEEDS_DIR": str(settings.seeds_dir),
+           "INDEX_DIR": str(settings.index_dir)}  # fmt: skip
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script, stage, *args], cwd=ROOT, env=env, text=True,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    for line in proc.stdout:  # blocks until the next stage is reported
+        if line.strip() == stage:
+            proc.send_signal(signal.SIGKILL)
+            break
+    proc.wait(timeout=120)
+    assert proc.returncode == -signal.SIGKILL

@@ -12,9 +12,6 @@ import errno
 import hashlib
 import io
 import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +19,7 @@ import pytest
 
 from bot.admin.library import LibraryAdmin, recover
 from bot.answer.engine import Engine
-from bot.settings import ROOT
+from tests.conftest import kill_at
 
 ESSAY = (
     "---\ntitle: Night convoys\nauthor: K. Writer\n---\n"
@@ -185,18 +182,7 @@ def test_kill_during_remove_is_finished_or_undone_at_the_next_start(
     doc_id = "ryan-putin-cannot-afford-a-peace-deal"
     folder = admin.settings.seeds_dir
     before = _files(folder)
-    env = {**os.environ, "SEEDS_DIR": str(folder), "INDEX_DIR": str(admin.settings.index_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", REMOVE, stage, doc_id], cwd=ROOT, env=env, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:  # blocks until the next stage is reported
-        if line.strip() == stage:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    kill_at(stage, REMOVE, [doc_id], admin.settings)
     # Killed: its intent is in the log, and nothing is served that the folder lacks.
     (intent,) = admin.audit.pending()
     assert (intent.action, intent.target) == ("remove", doc_id)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -21,6 +19,7 @@ from bot.admin.library import LibraryAdmin, RejectedError, recover
 from bot.answer.engine import Engine
 from bot.frontends.cli import main
 from bot.settings import ROOT
+from tests.conftest import kill_at
 
 BODY = "Supply convoys move at night because drones watch the roads. " * 6
 QUESTION = "Why can't Putin afford to end the war?"
@@ -179,18 +178,7 @@ def test_kill_during_add_leaves_the_library_as_it_was(
     before = _bytes_of(folder)
     upload = tmp_path / "late.md"
     upload.write_text(f"---\ntitle: Late arrival\nauthor: K. Nine\n---\n{BODY}\n")
-    env = {**os.environ, "SEEDS_DIR": str(folder), "INDEX_DIR": str(admin.settings.index_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-c", ADD, stage, str(upload)], cwd=ROOT, env=env, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:  # blocks until the next stage is reported
-        if line.strip() == stage:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
+    kill_at(stage, ADD, [str(upload)], admin.settings)
     assert admin.audit.pending()  # its intent was written before anything else
     went_live = stage == "prune"  # killed after the index had switched
     reader = Engine(admin.settings, admin.engine.embedder)
