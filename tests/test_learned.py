@@ -1,6 +1,7 @@
 """What was learned about answering travels with the tuned model: the retrieval weights,
-the excerpt threshold and the decision to decline (train/fit_answering.py), read by the
-engine, overridden by ABSTAIN_THRESHOLD, refused when malformed."""
+the excerpt threshold, the reorder of the quotes reread and the decision to decline
+(train/fit_answering.py), read by the engine, overridden by ABSTAIN_THRESHOLD, refused
+when malformed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import numpy as np
 import pytest
 
 from bot.answer.engine import Engine
-from bot.answer.learned import HAND_SET, Decline, read_answering, sidecar
+from bot.answer.learned import HAND_SET, Decline, Reorder, read_answering, sidecar
 from bot.answer.retrieve import SIGNALS, WEIGHTS
 from bot.answer.scope import DECLINE_FEATURES
 from bot.index.embed import BUNDLED_TUNING
@@ -36,6 +37,7 @@ def test_the_engine_answers_with_what_was_learned_for_its_model(engine: Engine) 
     learned = engine.answering
     assert learned.source == SHIPPED.name and learned.decline is not None
     shipped = json.loads(SHIPPED.read_text())
+    assert learned.reorder == Reorder(**shipped["reorder"])
     assert learned.threshold == shipped["threshold"]
     assert learned.weights.named == shipped["weights"]["named"]
     assert learned.weights.top == WEIGHTS.top  # a quote's choice keeps the hand-set weights
@@ -62,6 +64,7 @@ def test_a_model_without_answering_uses_the_hand_set_one(tmp_path: Path) -> None
         ({"threshold": "NaN"}, "not a finite number"),
         ({"decline": {"features": ["best"], "coef": [1.0], "intercept": 0, "cut": 0}},
          "other features"),
+        ({"reorder": {"match": "inf", "spread": 0.1}}, "not a finite number"),
     ],
 )  # fmt: skip
 def test_a_malformed_answering_file_is_refused(

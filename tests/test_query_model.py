@@ -33,6 +33,27 @@ def test_onnx_and_torch_embed_any_text_alike(embedder: Embedder, text: str) -> N
     assert float(np.dot(onnx, torch)) >= query_model.AGREEMENT
 
 
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.text(min_size=1, max_size=300))
+def test_onnx_and_torch_give_the_same_token_vectors(embedder: Embedder, text: str) -> None:
+    onnx, torch = embedder.token_vectors([text], 64)[0], embedder.token_vectors_torch([text], 64)
+    assert onnx.shape == torch[0].shape
+    if len(onnx):
+        assert float(np.einsum("ij,ij->i", onnx, torch[0]).min()) >= query_model.AGREEMENT
+
+
+def test_token_vectors_are_the_word_pieces_up_to_the_limit(embedder: Embedder) -> None:
+    """One row per word piece of the model's own tokenizer, its markers left out, cut at
+    the limit as the tokenizer cuts (the closing marker kept)."""
+    pieces = embedder.model.tokenizer.tokenize("Ceasefires rarely hold")
+    short, long = embedder.token_vectors(["Ceasefires rarely hold", "Ceasefire " * 300], 128)
+    assert short.shape == (len(pieces), 384)
+    assert long.shape == (126, 384)
+    assert np.allclose(np.linalg.norm(long, axis=1), 1.0, atol=1e-5)
+
+
 def test_ask_in_a_new_process_does_not_import_torch(seed_index: Path, engine: Engine) -> None:
     question = "Why can't Putin afford a peace deal?"
     code = (

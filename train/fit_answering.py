@@ -1,5 +1,6 @@
 """Learn how a tuned model answers, leave-one-library-out: the retrieval weights, the cosine
-excerpts are measured against, and the decision to decline.
+excerpts are measured against, how the best quotes are reordered once reread token by
+token, and the decision to decline.
 
     python -m train.fit_answering [--quotes]
 
@@ -14,9 +15,13 @@ fixed before looking at any result:
    chosen from :data:`L2_GRID` by leave-one-library-out loss *inside* the training
    libraries. How a quote is chosen inside a passage keeps the hand-set weights: learned
    ones chose longer quotes (see ``--quotes``).
-2. **The excerpt threshold**: the 1st percentile of the training libraries' in-scope
+2. **The reorder** (:class:`bot.answer.learned.Reorder`): a softmax over each question's
+   reread quotes (:data:`bot.answer.late.QUOTES_READ`, the best by score), the ones
+   holding an answering phrase its target, over their score and how much of the question
+   each meets token by token (as is and standardised among them), L2 1e-3.
+3. **The excerpt threshold**: the 1st percentile of the training libraries' in-scope
    questions' best passage cosine.
-3. **The decline**: a logistic regression over ``bot.answer.scope.DECLINE_FEATURES``
+4. **The decline**: a logistic regression over ``bot.answer.scope.DECLINE_FEATURES``
    (in scope against off topic), declining below the 1st percentile of the training
    libraries' in-scope questions' scores: about 1% of answerable questions declined,
    the goal being none, with names no essay mentions as evidence rather than a veto.
@@ -39,7 +44,9 @@ import numpy as np
 from scipy.optimize import minimize
 from sklearn.linear_model import LogisticRegression
 
-from bot.answer.learned import sidecar
+from bot.answer import late
+from bot.answer.late import QUOTES_READ
+from bot.answer.learned import Reorder, sidecar
 from bot.answer.quotes import DIVERSITY, RERANK, WINDOW_FEATURES
 from bot.answer.retrieve import SIGNALS, WEIGHTS
 from bot.answer.scope import DECLINE_FEATURES
@@ -54,7 +61,7 @@ QUOTE_TERMS = (*WINDOW_FEATURES, "unanswered", "passage", "fused")
 
 @dataclass
 class Question:
-    """One in-scope question's recorded candidates and quote runs."""
+    """One question's recorded candidates, quote runs and quotes reread token by token."""
 
     p_signals: np.ndarray
     p_cos: np.ndarray
@@ -64,28 +71,34 @@ class Question:
     w_unanswered: np.ndarray
     w_label: np.ndarray
     w_span: np.ndarray
+    l_w: np.ndarray  # the runs reread
+    l_m: np.ndarray  # (question tokens, runs reread): each token's best match
 
 
 @dataclass
 class Library:
     questions: list[Question]  # in scope, with candidates
-    decline: np.ndarray  # every question's decline features
+    every: list[Question]  # every question, in the order of `decline`
+    decline: np.ndarray  # every question's decline features (``matched`` left to the fit)
     in_scope: np.ndarray
     unknown: np.ndarray  # names something no essay mentions
 
 
 def load(name: str) -> Library:
     data = np.load(OUT / f"{name}.npz")
-    po, wo = data["p_offsets"], data["w_offsets"]
-    out = []
-    for i, in_scope in enumerate(data["in_scope"]):
-        p, w = slice(po[i], po[i + 1]), slice(wo[i], wo[i + 1])
+    po, wo, lo = data["p_offsets"], data["w_offsets"], data["l_offsets"]
+    m_at = np.concatenate([[0], np.cumsum(data["l_qlen"] * np.diff(lo))])
+    every = []
+    for i in range(len(data["in_scope"])):
+        p, w, ll = slice(po[i], po[i + 1]), slice(wo[i], wo[i + 1]), slice(lo[i], lo[i + 1])
+        m = data["l_m"][m_at[i] : m_at[i + 1]].reshape(lo[i + 1] - lo[i], data["l_qlen"][i]).T
         q = Question(data["p_signals"][p], data["p_cos"][p], data["p_label"][p],
                      data["w_pass"][w], data["w_feats"][w], data["w_unanswered"][w],
-                     data["w_label"][w], data["w_span"][w])  # fmt: skip
-        if in_scope and len(q.p_cos):
-            out.append(q)
-    return Library(out, data["decline"].astype(np.float64), data["in_scope"].astype(bool),
+                     data["w_label"][w], data["w_span"][w], data["l_w"][ll], m)  # fmt: skip
+        every.append(q)
+    in_scope = data["in_scope"].astype(bool)
+    kept = [q for q, s in zip(every, in_scope, strict=True) if s and len(q.p_cos)]
+    return Library(kept, every, data["decline"].astype(np.float64), in_scope,
                    data["unknown"].astype(bool))  # fmt: skip
 
 
@@ -165,11 +178,10 @@ def quote_rows(q: Question, wa: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return x, q.w_label[keep], keep
 
 
-def picks(q: Question, wa: np.ndarray, wb: np.ndarray, k: int = 3) -> list[tuple[bool, int]]:
-    """Whether each of the first k quotes holds the answer, and its length: the best run
-    of each examined passage by its run features, scored, then picked greedily with
-    :data:`DIVERSITY` per quote already taken from the essay, overlaps skipped (near
-    repeats are not simulated)."""
+def examined(q: Question, wa: np.ndarray, wb: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The quotes the engine examines: the best run of each examined passage by its run
+    features (the first best on a tie), as rows of :func:`quote_rows`, best first by
+    score; with those rows' labels, scores, spans and runs."""
     x, y, keep = quote_rows(q, wa)
     n_w = len(WINDOW_FEATURES)
     inside, total = x[:, :n_w] @ wb[:n_w], x @ wb
@@ -177,12 +189,45 @@ def picks(q: Question, wa: np.ndarray, wb: np.ndarray, k: int = 3) -> list[tuple
     for j, p in enumerate(q.w_pass[keep].tolist()):
         if p not in best or inside[j] > inside[best[p]]:
             best[p] = j
-    pool, spans = list(best.values()), q.w_span[keep]
-    chosen: list[int] = []
+    pool = np.array(sorted(best.values(), key=lambda j: -total[j]), dtype=int)
+    return pool, y, total, q.w_span[keep], keep
+
+
+def reread(q: Question, pool: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The first :data:`QUOTES_READ` of `pool` that were reread token by token (a quote
+    outside the recorded ones, rare, is left out), and their token matches."""
+    column = {int(r): c for c, r in enumerate(q.l_w)}
+    head = [j for j in pool[:QUOTES_READ] if int(keep[j]) in column]
+    return np.array(head, dtype=int), q.l_m[:, [column[int(keep[j])] for j in head]]
+
+
+def reorder_rows(q: Question, wa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The reread quotes' features for reordering (score, the share of the question each
+    meets, that share standardised among them) and their labels."""
+    pool, y, total, _, keep = examined(q, wa, hand_set_quotes())
+    head, m = reread(q, pool, keep)
+    meets = late.match(m)
+    return np.column_stack([total[head], meets, late.standardised(meets)]), y[head]
+
+
+def picks(q: Question, wa: np.ndarray, wb: np.ndarray, reorder: Reorder | None = None,
+          k: int = 3) -> list[tuple[bool, int]]:  # fmt: skip
+    """Whether each of the first k quotes holds the answer, and its length: the examined
+    quotes (:func:`examined`), the reread ones reordered by `reorder` (keeping their
+    scores), then picked greedily with :data:`DIVERSITY` per quote already taken from
+    the essay, overlaps skipped (near repeats are not simulated)."""
+    pool, y, total, spans, keep = examined(q, wa, wb)
+    if reorder is not None:
+        head, m = reread(q, pool, keep)
+        order = reorder.order(total[head].tolist(), late.match(m))
+        total = total.copy()
+        total[head[order]] = total[head]
+    candidates, chosen = pool.tolist(), []
     counts: dict[int, int] = {}
-    while pool and len(chosen) < k:
-        j = max(pool, key=lambda j: total[j] - DIVERSITY * counts.get(int(spans[j][0]), 0))
-        pool.remove(j)
+    while candidates and len(chosen) < k:
+        j = max(candidates,
+                key=lambda j: total[j] - DIVERSITY * counts.get(int(spans[j][0]), 0))  # fmt: skip
+        candidates.remove(j)
         doc, s, e = spans[j].tolist()
         if any(spans[c][0] == doc and spans[c][1] < e and s < spans[c][2] for c in chosen):
             continue
@@ -191,12 +236,22 @@ def picks(q: Question, wa: np.ndarray, wb: np.ndarray, k: int = 3) -> list[tuple
     return [(bool(y[j]), int(spans[j][2] - spans[j][1])) for j in chosen]
 
 
-def score(questions: list[Question], wa: np.ndarray, wb: np.ndarray) -> dict[str, Any]:
-    chosen = [picks(q, wa, wb) for q in questions]
+def score(questions: list[Question], wa: np.ndarray, wb: np.ndarray,
+          reorder: Reorder | None = None) -> dict[str, Any]:  # fmt: skip
+    chosen = [picks(q, wa, wb, reorder) for q in questions]
     hits = [[h for h, _ in c] for c in chosen]
     return {"hit@1": sum(h[:1] == [True] for h in hits), "hit@3": sum(any(h) for h in hits),
             "n": len(questions),
             "quote_median": float(np.median([n for c in chosen for _, n in c]))}  # fmt: skip
+
+
+def fit_reorder(libs: list[Library], wa: np.ndarray) -> Reorder:
+    """How the reread quotes are reordered: a softmax over each question's reread quotes,
+    the ones holding an answering phrase its target (L2 fixed at 1e-3), its weights
+    divided by the score's so that the quotes' scores keep their scale."""
+    data = _stack([reorder_rows(q, wa) for lib in libs for q in lib.questions])
+    w = fit_softmax(data, np.array([1.0, 0.0, 0.0]), 1e-3)
+    return Reorder(round(float(w[1] / w[0]), 5), round(float(w[2] / w[0]), 5))
 
 
 def quote_weights(questions: list[Question], wa: np.ndarray) -> np.ndarray:
@@ -217,9 +272,19 @@ def quote_weights(questions: list[Question], wa: np.ndarray) -> np.ndarray:
 # --- declining ------------------------------------------------------------------------
 
 
-def decline_model(libs: list[Library]) -> dict[str, Any]:
+def decline_matrix(lib: Library, wa: np.ndarray) -> np.ndarray:
+    """A library's decline features, ``matched`` computed as the engine does under the
+    retrieval weights `wa`: over the quotes it rereads (none: 0)."""
+    x = lib.decline.copy()
+    for i, q in enumerate(lib.every):
+        pool, _, _, _, keep = examined(q, wa, hand_set_quotes())
+        x[i, DECLINE_FEATURES.index("matched")] = late.matched(reread(q, pool, keep)[1])
+    return x
+
+
+def decline_model(libs: list[Library], wa: np.ndarray) -> dict[str, Any]:
     """The decline fitted on `libs`, and the excerpt threshold (module docstring)."""
-    x = np.vstack([lib.decline for lib in libs])
+    x = np.vstack([decline_matrix(lib, wa) for lib in libs])
     y = np.concatenate([lib.in_scope for lib in libs])
     model = LogisticRegression(max_iter=5000).fit(x, y)
     scores = model.decision_function(x)
@@ -230,9 +295,9 @@ def decline_model(libs: list[Library]) -> dict[str, Any]:
                         "cut": round(float(np.quantile(scores[y], QUANTILE)), 6)}}  # fmt: skip
 
 
-def declines(lib: Library, model: dict[str, Any]) -> dict[str, int]:
+def declines(lib: Library, model: dict[str, Any], wa: np.ndarray) -> dict[str, int]:
     d = model["decline"]
-    out = lib.decline @ np.array(d["coef"]) + d["intercept"] < d["cut"]
+    out = decline_matrix(lib, wa) @ np.array(d["coef"]) + d["intercept"] < d["cut"]
     return {"false_declines": int((out & lib.in_scope).sum()),
             "off_topic_declined": int((out & ~lib.in_scope).sum()),
             "off_topic": int((~lib.in_scope).sum())}  # fmt: skip
@@ -253,8 +318,10 @@ def base_declines(lib: Library, others: list[Library]) -> dict[str, int]:
 
 def fit(libs: list[Library]) -> dict[str, Any]:
     wa, l2 = passage_weights(libs)
+    reorder = fit_reorder(libs, wa)
     return {"weights": {s: round(float(v), 5) for s, v in zip(SIGNALS, wa, strict=True)},
-            "l2": l2, **decline_model(libs)}  # fmt: skip
+            "l2": l2, "reorder": {"match": reorder.match, "spread": reorder.spread},
+            **decline_model(libs, wa)}  # fmt: skip
 
 
 def main() -> None:
@@ -270,8 +337,11 @@ def main() -> None:
         hand = np.array([getattr(WEIGHTS, s) for s in SIGNALS])
         figures[name] = {"hand_set": {**score(lib.questions, hand, hand_set_quotes()),
                                       **base_declines(lib, others)},
-                         "learned": {**score(lib.questions, wa, hand_set_quotes()),
-                                     **declines(lib, fold)}}  # fmt: skip
+                         "learned": {**score(lib.questions, wa, hand_set_quotes(),
+                                           Reorder(**fold["reorder"])),
+                                     **declines(lib, fold, wa)},
+                         "learned, not reordered": score(lib.questions, wa,
+                                                         hand_set_quotes())}  # fmt: skip
         if args.quotes:
             train = [q for o in others for q in o.questions]
             figures[name]["learned quotes"] = score(lib.questions, wa, quote_weights(train, wa))
@@ -283,8 +353,8 @@ def main() -> None:
     shipped["provenance"] = {
         "data_sha256": data_hash(list(libs)), "commit": commit, "libraries": list(libs),
         "features": "train/rank_features.py under each library's leave-one-out model",
-        "rules": f"L2 from {list(L2_GRID)} by inner LOLO loss; threshold and decline cut at "
-                 f"the {QUANTILE:.0%} quantile of in-scope questions",
+        "rules": f"L2 from {list(L2_GRID)} by inner LOLO loss; reorder L2 1e-3; threshold "
+                 f"and decline cut at the {QUANTILE:.0%} quantile of in-scope questions",
         "lolo_offline": figures,
     }  # fmt: skip
     sidecar(ARTIFACT).write_text(json.dumps(shipped, indent=1) + "\n")

@@ -12,7 +12,13 @@ library the model never saw), this records:
 - every run of one to three sentences of each candidate that a quote may be, its features
   (``bot.answer.quotes.WINDOW_FEATURES``), whether all it does is ask, and whether its
   quote (made to stand alone, as served) holds an answering phrase;
-- what a decline could be decided by (``bot.answer.scope.DECLINE_FEATURES``), with whether
+- the best quote of each of the first :data:`~bot.answer.quotes.RERANK` passages (by the
+  fold's fitted weights, as the engine ranks them), reread token by token: each question
+  token's best match in it (:func:`bot.answer.late.token_matches`), from which the fit
+  takes how much of the question each quote meets (to reorder) and the best few meet
+  together (to decline);
+- what a decline could be decided by (``bot.answer.scope.DECLINE_FEATURES``; ``matched``
+  left for the fit to compute from the matches, under the weights it fits), with whether
   the question is off topic and whether it names something no essay mentions (for the
   hand-set rule it is compared with).
 
@@ -22,20 +28,24 @@ Writes ``bench/results/rank/<library>.npz`` (never committed: the data stays in
 
 from __future__ import annotations
 
+import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from bot.answer import late
 from bot.answer.engine import Engine, clean_question
-from bot.answer.quotes import passage_sentences, question_form
-from bot.answer.retrieve import passage_signals
+from bot.answer.learned import sidecar
+from bot.answer.quotes import RERANK, WINDOW_FEATURES, passage_sentences, question_form
+from bot.answer.retrieve import WEIGHTS, Weights, passage_signals, rank
 from bot.answer.scope import decline_features, unknown_names
 from bot.frontends.evaluate import normalise, out_of_scope, read_questions
 from bot.index.lexical import tokenize
-from train.data import ROOT, available, fold_engine, questions_file
+from train.data import FOLDS, ROOT, available, fold_engine, questions_file
 
 OUT = ROOT / "bench" / "results" / "rank"
 
@@ -45,7 +55,49 @@ def _holds(text: str, phrases: list[str]) -> bool:
     return any(p in folded for p in phrases)
 
 
-def question_rows(engine: Engine, item: dict[str, Any]) -> dict[str, list[Any]]:
+def fold_weights(name: str) -> Weights:
+    """The retrieval weights last fitted for a library's fold (the hand-set ones before
+    the first fit): which passages' quotes are reread."""
+    path = sidecar(FOLDS / f"{name}.npz")
+    if not path.is_file():
+        return WEIGHTS
+    return replace(WEIGHTS, **json.loads(path.read_text(encoding="utf-8"))["weights"])
+
+
+def _quote_of_each(out: dict[str, list[Any]]) -> dict[int, int]:
+    """Each passage's best run by the hand-set quote weights (the engine's choice, the
+    first best on a tie), as its row among the question's runs."""
+    w = np.array([getattr(WEIGHTS, f) for f in WINDOW_FEATURES])
+    w[WINDOW_FEATURES.index("extra_sentence")] *= -1.0
+    best: dict[int, tuple[float, int]] = {}
+    for j, p in enumerate(out["w_pass"]):
+        value = float(np.dot(out["w_feats"][j], w))
+        if p not in best or value > best[p][0]:
+            best[p] = (value, j)
+    return {p: j for p, (_, j) in best.items()}
+
+
+def reread(engine: Engine, question: str, out: dict[str, list[Any]], weights: Weights,
+           signals: np.ndarray, rows: list[int], cosines: np.ndarray) -> None:  # fmt: skip
+    """The best quote of each of the first RERANK passages, read token by token, added to
+    `out` (``l_w``: the quote's run, ``l_qlen``: the question's tokens, ``l_m``: each
+    token's best match in the quote)."""
+    snap = engine.snapshot()
+    where = {row: i for i, row in enumerate(rows)}
+    top = [where[c.row] for c in rank(rows, cosines, signals, weights)[:RERANK]]
+    chosen = _quote_of_each(out)
+    runs = [chosen[i] for i in top if i in chosen]
+    texts = []
+    for j in runs:
+        doc, start, end = out["w_span"][j]
+        texts.append(snap.docs.text(snap.passages.doc_ids[doc])[start:end])
+    matches = late.read(engine.embedder.token_vectors, question, texts) if texts else None
+    out["l_w"] = runs
+    out["l_qlen"] = [0 if matches is None else matches.shape[0]]
+    out["l_m"] = [] if matches is None else matches.T.ravel().tolist()
+
+
+def question_rows(engine: Engine, item: dict[str, Any], weights: Weights) -> dict[str, list[Any]]:
     """One question's candidates and quote runs, as rows of the arrays written."""
     snap = engine.snapshot()
     question = clean_question(item["question"], engine.settings.max_question_chars)
@@ -73,29 +125,32 @@ def question_rows(engine: Engine, item: dict[str, Any]) -> dict[str, list[Any]]:
             out["w_unanswered"].append(unanswered)
             out["w_label"].append(_holds(doc_text[start:end], phrases))
             out["w_span"].append((snap.passages.essay_ordinals([row])[0], start, end))
-    out["decline"] = [decline_features(snap, question, cosines)]
+    reread(engine, question, out, weights, np.asarray(signals), rows, cosines)
+    out["decline"] = [decline_features(snap, question, cosines, matched=np.nan)]  # the fit's
     out["unknown"] = [bool(unknown_names(snap, question))]  # the hand-set rule's veto
     return out
 
 
 def extract(name: str) -> Path:
     """Every question of one library, under its fold's model; returns the file written."""
-    engine = fold_engine(name)
+    engine, weights = fold_engine(name), fold_weights(name)
     columns: dict[str, list[Any]] = {}
-    offsets: dict[str, list[int]] = {"p": [0], "w": [0]}
+    offsets: dict[str, list[int]] = {"p": [0], "w": [0], "l": [0]}
     in_scope = []
     for item in read_questions(questions_file(name)):
-        rows = question_rows(engine, item)
+        rows = question_rows(engine, item, weights)
         in_scope.append(not out_of_scope(item))
         for key, values in rows.items():
             columns.setdefault(key, []).extend(values)
         offsets["p"].append(offsets["p"][-1] + len(rows["p_cos"]))
         offsets["w"].append(offsets["w"][-1] + len(rows["w_label"]))
+        offsets["l"].append(offsets["l"][-1] + len(rows["l_w"]))
     OUT.mkdir(parents=True, exist_ok=True)
     path = OUT / f"{name}.npz"
     arrays = {key: np.asarray(values) for key, values in columns.items()}
     np.savez_compressed(path, in_scope=np.array(in_scope), p_offsets=np.array(offsets["p"]),
-                        w_offsets=np.array(offsets["w"]), **arrays)  # fmt: skip
+                        w_offsets=np.array(offsets["w"]), l_offsets=np.array(offsets["l"]),
+                        **arrays)  # fmt: skip
     return path
 
 

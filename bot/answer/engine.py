@@ -260,7 +260,7 @@ class Engine:
         qvec = self.question_vector(snap, q)
         demote = self._demoter(qvec) if feedback else None
         found = answer(snap, qvec, q, k=k, answering=self.answering, doc_id=doc_id,
-                       demote=demote)  # fmt: skip
+                       demote=demote, reader=self.embedder.token_vectors)  # fmt: skip
         if found.abstained and asker is not None:
             self.feedback.declined(q, qvec, asker.user_id, asker.server)
         return found

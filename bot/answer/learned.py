@@ -4,7 +4,8 @@ A tuned model's cosines run in their own range and its signals weigh differently
 what was fitted for it travels with it: ``<tuning>.answering.json`` beside the tuning
 artifact (``train/fit_answering.py`` writes it, fitted leave-one-library-out on the
 question sets). It holds the retrieval weights, the cosine an excerpt is measured
-against, and the decision to decline. The base model has none and answers with the
+against, how the best quotes reread token by token are reordered, and the decision to
+decline. The base model has none and answers with the
 hand-set :data:`~bot.answer.retrieve.WEIGHTS` and a cosine threshold.
 """
 
@@ -16,6 +17,9 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from bot.answer.late import standardised
 from bot.answer.retrieve import WEIGHTS, Weights
 from bot.answer.scope import DECLINE_FEATURES
 
@@ -44,6 +48,24 @@ class Decline:
 
 
 @dataclass(frozen=True)
+class Reorder:
+    """How the best quotes, reread token by token (:mod:`bot.answer.late`), are put in a
+    new order: by their score plus `match` times the share of the question each meets
+    and `spread` times that share standardised among them (learned from which quote holds
+    the answer, on other libraries). They keep their scores, reassigned in the new order,
+    so that what follows (the essays' diversity, the community's feedback) weighs them as
+    before."""
+
+    match: float
+    spread: float
+
+    def order(self, scores: list[float], meets: np.ndarray) -> list[int]:
+        """The quotes' positions, best first."""
+        value = np.asarray(scores) + self.match * meets + self.spread * standardised(meets)
+        return sorted(range(len(scores)), key=lambda i: -value[i])
+
+
+@dataclass(frozen=True)
 class Answering:
     """How questions are answered with one model.
 
@@ -52,12 +74,14 @@ class Answering:
         threshold: The cosine excerpts are measured against (and summaries' floor); with
             no ``decline``, also the cosine below which the engine declines.
         decline: The learned decision to decline, if any.
+        reorder: How the best quotes reread token by token are reordered, if they are.
         source: Where this was read from (empty for the hand-set one).
     """
 
     weights: Weights = WEIGHTS
     threshold: float = BASE_THRESHOLD
     decline: Decline | None = None
+    reorder: Reorder | None = None
     source: str = ""
 
 
@@ -100,4 +124,9 @@ def read_answering(tuning: Path | None) -> Answering:
             raise ValueError(f"{path.name}: the decline is over other features")
         coef = tuple(_finite(c, "coef") for c in d["coef"])
         decline = Decline(coef, _finite(d["intercept"], "intercept"), _finite(d["cut"], "cut"))
-    return Answering(weights, _finite(data["threshold"], "threshold"), decline, path.name)
+    reorder = None
+    if "reorder" in data:
+        r = data["reorder"]
+        reorder = Reorder(_finite(r["match"], "match"), _finite(r["spread"], "spread"))
+    threshold = _finite(data["threshold"], "threshold")
+    return Answering(weights, threshold, decline, reorder, path.name)

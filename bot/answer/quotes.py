@@ -15,8 +15,10 @@ from typing import Any, Protocol, TypeVar
 
 import numpy as np
 
-from bot.answer.learned import HAND_SET, Answering, Decline
-from bot.answer.retrieve import WEIGHTS, Weights, passage_signals, rank
+from bot.answer import late
+from bot.answer.late import QUOTES_READ, TokenReader
+from bot.answer.learned import HAND_SET, Answering, Decline, Reorder
+from bot.answer.retrieve import WEIGHTS, Candidate, Weights, passage_signals, rank
 from bot.answer.scope import decline_features, unknown_names
 from bot.index.lexical import tokenize
 from bot.index.snapshot import Snapshot
@@ -376,6 +378,8 @@ def quotes(
     weights: Weights = WEIGHTS,
     margin: float = EXCERPT_MARGIN,
     decline: Decline | None = None,
+    reorder: Reorder | None = None,
+    reader: TokenReader | None = None,
 ) -> tuple[list[Quote], float]:
     """The best quote of each of the top candidate passages that is relevant enough.
 
@@ -385,10 +389,15 @@ def quotes(
     margin` similar (summaries use no margin: a point must be on the topic itself).
 
     An excerpt's score weighs its quote's own score (see :func:`_best_window`), its
-    passage's cosine and retrieval score, and the named-author and title boosts.
+    passage's cosine and retrieval score, and the named-author and title boosts. A
+    learned decline or reorder rereads the best quotes token by token with `reader`
+    (:mod:`bot.answer.late`).
 
     Returns:
         Excerpts, best first, and the best similarity seen.
+
+    Raises:
+        ValueError: A learned decline or reorder with no `reader`.
     """
     q_tokens = tokenize(question)
     rows, cosines, signals = passage_signals(snap, qvec, question, q_tokens, doc_id)
@@ -396,21 +405,19 @@ def quotes(
     # Whether the library covers the question at all is judged on whole passages: a short
     # sentence can resemble an off-topic question by chance (measured on the sets).
     best_sim = max((c.cosine for c in found), default=0.0)
-    if decline is not None:
-        covered = not decline.declines(decline_features(snap, question, cosines))
-    else:
-        covered = best_sim >= threshold
-    if not covered:
+    if decline is None and best_sim < threshold:
         return [], best_sim
-    rarity = snap.lexical.rarity(set(q_tokens))
-    form = question_form(question)
-    scored = []
-    for cand in found[:rerank]:
-        first, last, window, sent_sim = _best_window(snap, cand.row, qvec, rarity, weights, form)
-        score = weights.window * window + weights.passage * cand.cosine + weights.fused * cand.fused
-        scored.append((score, first, last, max(sent_sim, cand.cosine)))
+    scored = _scored(snap, qvec, question, found[:rerank], weights)
+    if decline is not None or reorder is not None:
+        if reader is None:
+            raise ValueError("a learned decline or reorder reads quotes token by token")
+        scored, meets = _reread(snap, question, scored, reader, reorder)
+        if decline is not None and decline.declines(
+            decline_features(snap, question, cosines, meets)
+        ):
+            return [], best_sim
     pool: list[Quote] = []
-    for score, first, last, relevance in sorted(scored, key=lambda t: -t[0]):
+    for score, first, last, relevance in scored:
         if relevance >= threshold - margin:
             doc_id = snap.sent_doc[first]
             start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
@@ -418,6 +425,48 @@ def quotes(
             para = int(snap.sent_para[first])
             pool.append(Quote(doc_id, start, end, para, round(float(score), 4), text))
     return pool, best_sim
+
+
+Scored = tuple[float, int, int, float]  # score, first and last sentence rows, relevance
+
+
+def _scored(
+    snap: Snapshot, qvec: np.ndarray, question: str, found: list[Candidate], weights: Weights
+) -> list[Scored]:
+    """The best quote of each passage (:func:`_best_window`), scored, best first."""
+    rarity = snap.lexical.rarity(set(tokenize(question)))
+    form = question_form(question)
+    scored = []
+    for cand in found:
+        first, last, window, sent_sim = _best_window(snap, cand.row, qvec, rarity, weights, form)
+        score = weights.window * window + weights.passage * cand.cosine + weights.fused * cand.fused
+        scored.append((score, first, last, max(sent_sim, cand.cosine)))
+    return sorted(scored, key=lambda t: -t[0])
+
+
+def _quote_text(snap: Snapshot, first: int, last: int) -> str:
+    start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
+    return snap.docs.text(snap.sent_doc[first])[start:end]
+
+
+def _reread(
+    snap: Snapshot,
+    question: str,
+    scored: list[Scored],
+    reader: TokenReader,
+    reorder: Reorder | None,
+) -> tuple[list[Scored], float]:
+    """The best :data:`~bot.answer.late.QUOTES_READ` quotes (`scored` is best first)
+    reread token by token: reordered by `reorder` if given (keeping their scores, in the
+    new order), and how much of the question they meet together."""
+    head = scored[:QUOTES_READ]
+    if not head:
+        return scored, 0.0
+    matches = late.read(reader, question, [_quote_text(snap, f, la) for _, f, la, _ in head])
+    if reorder is not None:
+        order = reorder.order([t[0] for t in head], late.match(matches))
+        head = [(head[k][0], *head[i][1:]) for k, i in enumerate(order)]
+    return head + scored[QUOTES_READ:], late.matched(matches)
 
 
 def select(
@@ -471,6 +520,7 @@ def answer(
     answering: Answering = HAND_SET,
     doc_id: str | None = None,
     demote: Callable[[Ranked], float] | None = None,
+    reader: TokenReader | None = None,
 ) -> Answer:
     """Find the best verbatim excerpts for a question, or decline.
 
@@ -484,6 +534,8 @@ def answer(
         doc_id: Only search this essay.
         demote: How much to lower each excerpt (the community's feedback); the quotes
             never change, only their order.
+        reader: Gives texts' token vectors (the model's), for an `answering` that rereads
+            the best quotes (:mod:`bot.answer.late`).
 
     Returns:
         The answer: declined when the library cannot answer (the learned decision), or,
@@ -492,7 +544,8 @@ def answer(
         passage is as close as :data:`NAMED_BUT_COVERED`.
     """
     pool, best_sim = quotes(snap, qvec, question, answering.threshold, doc_id,
-                            weights=answering.weights, decline=answering.decline)  # fmt: skip
+                            weights=answering.weights, decline=answering.decline,
+                            reorder=answering.reorder, reader=reader)  # fmt: skip
     unknown = unknown_names(snap, question)
     if answering.decline is None and unknown and best_sim < NAMED_BUT_COVERED:
         return Answer(question, True, (), round(best_sim, 4), unknown)

@@ -78,14 +78,18 @@ def unknown_names(snap: Snapshot, question: str) -> tuple[str, ...]:
 
 
 #: What the decision to decline is made from, in the order of :func:`decline_features`.
-DECLINE_FEATURES = ("best", "lead", "unseen")
+DECLINE_FEATURES = ("best", "lead", "unseen", "matched")
 
 
-def decline_features(snap: Snapshot, question: str, cosines: np.ndarray) -> tuple[float, ...]:
+def decline_features(
+    snap: Snapshot, question: str, cosines: np.ndarray, matched: float
+) -> tuple[float, ...]:
     """What says whether the library can answer a question (see :data:`DECLINE_FEATURES`):
-    its best passage cosine, how far that stands above the tenth best, and the share of
-    its terms no passage, title or author's name has, even spelled a little otherwise
-    ("Zelenskyy" for "Zelensky").
+    its best passage cosine, how far that stands above the tenth best, the share of its
+    terms no passage, title or author's name has, even spelled a little otherwise
+    ("Zelenskyy" for "Zelensky"), and how much of it the best quotes meet token by token
+    (:func:`bot.answer.late.matched`: a question about something else finds no match for
+    its own words, whatever its topic's words score).
 
     Each means the same in any library. Left out, because their meaning depends on how a
     library's questions are written: whether the question names an author or a title
@@ -99,11 +103,13 @@ def decline_features(snap: Snapshot, question: str, cosines: np.ndarray) -> tupl
         snap: The loaded index.
         question: The question as asked.
         cosines: Its retrieval candidates' passage cosines.
+        matched: How much of it the best quotes meet, token by token.
     """
     terms = set(tokenize(question))
     vocabulary = snap.vocabulary()
     unseen = sum(1 for t in terms if not _known(t, vocabulary)) / max(len(terms), 1)
     if not len(cosines):
-        return (0.0, 0.0, unseen)
+        return (0.0, 0.0, unseen, matched)
     ranked = np.sort(cosines)[::-1]
-    return (float(ranked[0]), float(ranked[0] - ranked[min(9, len(ranked) - 1)]), unseen)
+    lead = float(ranked[0] - ranked[min(9, len(ranked) - 1)])
+    return (float(ranked[0]), lead, unseen, matched)

@@ -211,7 +211,11 @@ class Embedder:
                 return
             self._query_model = query_model.load(self.query_dir, self.key)
             if self._query_model is None and query_model.export(
-                self.model, self.query_dir, self.key, self.embed_query_torch
+                self.model,
+                self.query_dir,
+                self.key,
+                self.embed_query_torch,
+                self.token_vectors_torch,
             ):
                 self._query_model = query_model.load(self.query_dir, self.key)
             self._query_model_tried = True
@@ -249,6 +253,33 @@ class Embedder:
             features = prepare([text])
             vec = model(features)["sentence_embedding"][0].float().cpu().numpy()
         return _normalise(vec)
+
+    def token_vectors(self, texts: list[str], limit: int) -> list[np.ndarray]:
+        """Each text's tokens' unit vectors (word pieces, the model's markers left out),
+        the text cut to its first `limit` tokens: through the checked export when there
+        is one (a quote of 60 tokens costs about 10 ms on two cores), else torch."""
+        self.prepare_queries()
+        if self._query_model is not None:
+            return self._query_model.tokens(texts, limit)
+        return self.token_vectors_torch(texts, limit)
+
+    def token_vectors_torch(self, texts: list[str], limit: int) -> list[np.ndarray]:
+        """:meth:`token_vectors` with the torch model (the reference for the export)."""
+        import torch
+
+        model = self.model
+        prepare = getattr(model, "preprocess", None) or model.tokenize
+        out = []
+        with torch.inference_mode():
+            for text in texts:
+                features = prepare([text])
+                n = min(int(features["attention_mask"].sum()), limit)
+                for name, value in list(features.items()):
+                    if isinstance(value, torch.Tensor) and value.dim() == 2:
+                        features[name] = torch.cat([value[:, : n - 1], value[:, -1:]], dim=1)
+                tokens = model(features)["token_embeddings"][0, 1 : n - 1]
+                out.append(_normalise(tokens.float().cpu().numpy()))
+        return out
 
     def embed_texts(self, texts: list[str]) -> np.ndarray:
         """Embed plain texts (unit vectors), as `model.encode` does.

@@ -1,5 +1,8 @@
 """Questions embedded without torch: the same model, exported once to ONNX and checked.
 
+The export gives a text's unit embedding and its tokens' unit vectors (what the best few
+quotes are reread by, token by token: :mod:`bot.answer.late`).
+
 Answering embeds one short question per call. sentence-transformers on torch costs 11-20 ms
 a question on two cores, and importing it costs a new process over five seconds; the same
 network under onnxruntime costs a fraction of both (bench/README.md has the figures). The
@@ -25,7 +28,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 #: Bump when the export changes shape; old exports are then ignored.
-EXPORT_VERSION = "q2"  # q2: traced with eager attention (10% faster under ONNX Runtime)
+EXPORT_VERSION = "q3"  # q2: eager attention (10% faster under ONNX Runtime); q3: token vectors
 #: Least cosine similarity between torch and ONNX embeddings of each probe to keep an export.
 AGREEMENT = 0.9999
 PROBES = (
@@ -51,7 +54,8 @@ class OnnxQueryModel:
     """One exported model: embeds a question to a unit vector, as the torch model does.
 
     Args:
-        model_file: The ONNX network (token ids in, unit sentence embedding out).
+        model_file: The ONNX network (token ids in; the unit sentence embedding and the
+            tokens' unit vectors out).
         tokenizer_file: The model's tokenizer, with its truncation length set.
     """
 
@@ -78,7 +82,7 @@ class OnnxQueryModel:
             name: np.asarray([getattr(encoding, _ENCODING_FIELDS[name])], dtype=np.int64)
             for name in self.inputs
         }
-        vector = self.session.run(None, feed)[0][0]
+        vector = self.session.run(["embedding"], feed)[0][0]
         return np.asarray(vector, dtype=np.float32)
 
     def embed_many(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
@@ -101,11 +105,42 @@ class OnnxQueryModel:
                     values = getattr(encodings[i], _ENCODING_FIELDS[name])
                     batch[r, : len(values)] = values
                 feed[name] = batch
-            vectors = self.session.run(None, feed)[0]
+            vectors = self.session.run(["embedding"], feed)[0]
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
             out[rows] = vectors
         return out if out is not None else np.zeros((0, 0), dtype=np.float32)
+
+    def tokens(self, texts: list[str], limit: int, batch_size: int = 1) -> list[np.ndarray]:
+        """Each text's tokens' unit vectors (one row per word piece, the model's markers
+        left out), the text cut to its first `limit` tokens. One text a call by default:
+        padding costs more than the calls (a question and four quotes of library2: p50
+        64 ms one by one, 73 ms in batches of 4, 88 ms of 8)."""
+        encodings = self.tokenizer.encode_batch(texts)
+        fields = {name: [_cut(getattr(e, _ENCODING_FIELDS[name]), limit) for e in encodings]
+                  for name in self.inputs}  # fmt: skip
+        lengths = [len(ids) for ids in fields[self.inputs[0]]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
+        out: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(texts)
+        for first in range(0, len(order), batch_size):
+            rows = order[first : first + batch_size]
+            width = max(lengths[i] for i in rows)
+            feed = {}
+            for name in self.inputs:
+                batch = np.zeros((len(rows), width), dtype=np.int64)
+                for r, i in enumerate(rows):
+                    batch[r, : lengths[i]] = fields[name][i]
+                feed[name] = batch
+            vectors = self.session.run(["tokens"], feed)[0]
+            for r, i in enumerate(rows):
+                out[i] = np.asarray(vectors[r, 1 : lengths[i] - 1], dtype=np.float32)
+        return out
+
+
+def _cut(values: list[int], limit: int) -> list[int]:
+    """A tokenizer's output cut to `limit` tokens, keeping the closing marker (as the
+    tokenizer's own truncation does)."""
+    return values if len(values) <= limit else values[: limit - 1] + values[-1:]
 
 
 def load(directory: Path, model_key: str) -> OnnxQueryModel | None:
@@ -127,7 +162,9 @@ def load(directory: Path, model_key: str) -> OnnxQueryModel | None:
         return _SESSIONS[model_key]
 
 
-def export(model: Any, directory: Path, model_key: str, torch_embed: Any) -> bool:
+def export(
+    model: Any, directory: Path, model_key: str, torch_embed: Any, torch_tokens: Any = None
+) -> bool:
     """Export a loaded SentenceTransformer for questions, if it exports faithfully.
 
     Args:
@@ -135,6 +172,8 @@ def export(model: Any, directory: Path, model_key: str, torch_embed: Any) -> boo
         directory: Where exports are kept.
         model_key: Names the model (see `Embedder.key`).
         torch_embed: Embeds one text with the torch model (the reference).
+        torch_tokens: Gives texts' token vectors with the torch model, cut to a number
+            of tokens (the reference for :meth:`OnnxQueryModel.tokens`), if checked.
 
     Returns:
         True when a checked export is in place; False when this model stays on torch.
@@ -165,7 +204,7 @@ def export(model: Any, directory: Path, model_key: str, torch_embed: Any) -> boo
         backend.save(str(tmp_tokenizer))
         _export_network(model, sample, fields, tmp_model, torch)
         candidate = OnnxQueryModel(tmp_model, tmp_tokenizer)
-        worst = min(float(np.dot(candidate.embed(p), torch_embed(p))) for p in PROBES)
+        worst = _agreement(candidate, torch_embed, torch_tokens)
         if worst < AGREEMENT:
             log.warning("Questions stay on torch: the ONNX export disagrees (cos %.5f).", worst)
             refused.write_text(f"cosine {worst}\n")
@@ -181,6 +220,17 @@ def export(model: Any, directory: Path, model_key: str, torch_embed: Any) -> boo
         for leftover in (tmp_model, tmp_tokenizer):
             with contextlib.suppress(OSError):
                 leftover.unlink(missing_ok=True)
+
+
+def _agreement(candidate: OnnxQueryModel, torch_embed: Any, torch_tokens: Any) -> float:
+    """The least cosine between the export's vectors and torch's on :data:`PROBES`: each
+    text's embedding and, if `torch_tokens` is given, each of its tokens' vectors."""
+    worst = min(float(np.dot(candidate.embed(p), torch_embed(p))) for p in PROBES)
+    if torch_tokens is not None:
+        pairs = zip(candidate.tokens(list(PROBES), 128), torch_tokens(list(PROBES), 128),
+                    strict=True)  # fmt: skip
+        worst = min([worst, *(float(np.einsum("ij,ij->i", a, b).min()) for a, b in pairs)])
+    return worst
 
 
 def _export_network(model: Any, sample: Any, fields: list[str], path: Path, torch: Any) -> None:
@@ -202,15 +252,18 @@ def _export_network(model: Any, sample: Any, fields: list[str], path: Path, torc
             self.model = model
 
         def forward(self, *tensors: Any) -> Any:
-            out = self.model({**constants, **dict(zip(fields, tensors))})["sentence_embedding"]
-            return torch.nn.functional.normalize(out, dim=-1)
+            out = self.model({**constants, **dict(zip(fields, tensors))})
+            normalize = torch.nn.functional.normalize
+            return normalize(out["sentence_embedding"], dim=-1), normalize(
+                out["token_embeddings"], dim=-1
+            )
 
-    axes = {name: {0: "batch", 1: "tokens"} for name in fields}
+    axes = {name: {0: "batch", 1: "tokens"} for name in [*fields, "tokens"]}
     with warnings.catch_warnings(), torch.no_grad(), _eager_attention(model):
         warnings.simplefilter("ignore")
         torch.onnx.export(
             Question().eval(), tuple(sample[f] for f in fields), str(path),
-            input_names=fields, output_names=["embedding"], dynamic_axes=axes,
+            input_names=fields, output_names=["embedding", "tokens"], dynamic_axes=axes,
             opset_version=17, dynamo=False,
         )  # fmt: skip
 
