@@ -36,7 +36,7 @@ from filelock import Timeout
 from bot.admin.audit import AuditEntry, AuditLog
 from bot.answer.engine import Engine
 from bot.index.build import IndexReport, lock_for
-from bot.index.generations import Progress, no_progress, read_manifest
+from bot.index.generations import Progress, fsync_dir, no_progress, read_manifest
 from bot.ingest.convert import Converted, convert_upload
 from bot.ingest.documents import (
     META_KEYS,
@@ -88,16 +88,6 @@ def _sha(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    except OSError:  # some file systems cannot sync a folder; the file itself was synced
-        pass
-    finally:
-        os.close(fd)
-
-
 def _write_synced(path: Path, data: bytes) -> None:
     """A new file (never an existing one) with its bytes on disk."""
     with path.open("xb") as fh:
@@ -133,7 +123,7 @@ def _place(path: Path, data: bytes, intent: int, replace: bool) -> None:
                 os.rename(pending, path)
     finally:
         pending.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _bytes(path: Path) -> bytes | None:
@@ -273,7 +263,7 @@ class LibraryAdmin:
         if new is None:  # out of the index first: it never serves a file that is gone
             report = self.engine.index(staged={plan.path: None}, progress=progress)
             plan.path.unlink()
-            _fsync_dir(plan.path.parent)
+            fsync_dir(plan.path.parent)
             return report
         try:
             _place(plan.path, new, intent, replace=plan.backup is not None)
@@ -301,7 +291,7 @@ class LibraryAdmin:
         if plan.backup is None:
             if current is not None and _sha(current) == plan.new_sha:
                 plan.path.unlink()
-                _fsync_dir(plan.path.parent)
+                fsync_dir(plan.path.parent)
         else:
             old = plan.backup.read_bytes()
             if current != old:
@@ -350,7 +340,7 @@ class LibraryAdmin:
             current = _bytes(plan.path)
             if plan.new_sha is None and current is not None:
                 plan.path.unlink()  # a remove whose index had gone live
-                _fsync_dir(plan.path.parent)
+                fsync_dir(plan.path.parent)
             self.audit.finish(entry.id, True, recovered="completed at the next start")
             return f"{entry.action} {d['doc_id']}: completed (it had gone live)"
         self._undo(entry.id, plan)

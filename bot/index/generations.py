@@ -164,15 +164,15 @@ def write_generation(
     counts["docs"] = len(chunks)
     manifest = {**manifest, "files": _checksums(tmp), "essays": essays}
     _write_manifest(tmp, manifest, name, dim, counts)
-    _fsync_dir(tmp)
+    fsync_dir(tmp)
     stage("rename")
     os.rename(tmp, gens / name)
-    _fsync_dir(gens)
+    fsync_dir(gens)
     stage("switch")
     pointer = index_dir / f".CURRENT.{name}"
     pointer.write_text(name + "\n")
     os.replace(pointer, index_dir / "CURRENT")
-    _fsync_dir(index_dir)
+    fsync_dir(index_dir)
     stage("prune")
     prune(index_dir)
     return name
@@ -201,10 +201,15 @@ def _write_manifest(
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True))
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Put a folder's entries (a file renamed or linked in) on disk. Some file systems
+    cannot sync a folder (EINVAL on some network shares): there the files themselves
+    were synced, and that is all they offer."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 
