@@ -110,10 +110,14 @@ def kill_at(stage: str, script: str, args: list[str], settings: Settings) -> Non
         [sys.executable, "-c", script, stage, *args], cwd=ROOT, env=env, text=True,
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
-    assert proc.stdout is not None
-    for line in proc.stdout:  # blocks until the next stage is reported
-        if line.strip() == stage:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=120)
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        for line in proc.stdout:  # blocks until the next stage is reported
+            if line.strip() == stage:
+                proc.send_signal(signal.SIGKILL)
+                break
+        else:
+            raise AssertionError(f"the script ended before {stage}: {proc.stderr.read()!r}")
+    finally:
+        proc.wait(timeout=120)
     assert proc.returncode == -signal.SIGKILL

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +9,8 @@ import pytest
 from bot.answer.engine import Engine
 from bot.index.embed import Embedder
 from bot.index.generations import current_generation
-from bot.settings import ROOT, Settings
+from bot.settings import Settings
+from tests.conftest import kill_at
 from tests.published import assert_published
 
 STAGES = ["embed", "write-sqlite", "write-bm25", "rename", "switch", "prune"]
@@ -45,29 +42,6 @@ build_index(Settings.from_env(), Embedder(), progress=progress)
 """
 
 
-def _run_until(stage: str, settings: Settings) -> None:
-    env = {
-        **os.environ,
-        "SEEDS_DIR": str(settings.seeds_dir),
-        "INDEX_DIR": str(settings.index_dir),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-c", BUILD, stage], cwd=ROOT, env=env, text=True,
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-    )  # fmt: skip
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:  # blocks until the next stage is reported
-            if line.strip() == stage:
-                proc.send_signal(signal.SIGKILL)
-                break
-        else:
-            raise AssertionError(f"index ended before {stage}: {proc.stderr.read()!r}")
-    finally:
-        proc.wait(timeout=120)
-    assert proc.returncode == -signal.SIGKILL
-
-
 def _check_answers(settings: Settings, embedder: Embedder) -> None:
     engine = Engine(settings, embedder)  # a fresh reader, as a new process would be
     assert current_generation(settings.index_dir) is not None
@@ -82,7 +56,7 @@ def test_kill_during_each_stage(library: Path, private_index: Path, embedder: Em
     settings = Settings(seeds_dir=library, index_dir=private_index)
     for n, stage in enumerate(STAGES):
         (library / f"report-{n}.md").write_text(_essay(n))
-        _run_until(stage, settings)
+        kill_at(stage, BUILD, [], settings)
         _check_answers(settings, embedder)
     # The next reindex completes the work and cleans up what the killed ones left.
     engine = Engine(settings, embedder)
