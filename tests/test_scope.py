@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 from bot.answer.engine import Engine
 from bot.answer.retrieve import initials, named_authors
+from bot.answer.scope import decline_features
 from bot.frontends.text import render_answer
 from tests.conftest import SEEDS
 
@@ -76,3 +79,24 @@ def test_a_name_spelled_otherwise_is_answered_when_the_rest_matches_closely(
     ans = engine.ask("Why can't Kiev accept a ceasefire now?")
     assert not ans.abstained and ans.unknown_names == ()
     assert any("ceasefire" in e.quote.lower() for e in ans.excerpts)
+
+
+def test_an_essays_year_and_an_authors_initials_are_words_the_library_knows(
+    private_engine: Engine, library: Path
+) -> None:
+    """A reader names an essay by the date every answer shows ("the 1987 essay") and an
+    author as the engine already does ("LBJ"): neither counts as a word no essay uses."""
+    essay = library / "analyst-diplomatic-end-to-the-war.md"
+    text = essay.read_text(encoding="utf-8")
+    assert "1987" not in text and "date: null" in text
+    essay.write_text(text.replace("date: null", "date: 1987-06-12", 1), encoding="utf-8")
+    private_engine.index()
+    snap = private_engine.snapshot()
+    cosines = np.array([0.5])
+    # "sanction" is in the essays; "1987" now only in a date; "zeppelin" nowhere
+    assert decline_features(snap, "The 1987 essay on sanctions?", cosines, 0.4)[2] == 0.0
+    assert decline_features(snap, "Zeppelin sanctions?", cosines, 0.4)[2] == 0.5
+    lbj = SimpleNamespace(vocabulary=lambda: frozenset({"war"}),
+                          authors=lambda: frozenset({"Lyndon B. Johnson"}))  # fmt: skip
+    assert decline_features(lbj, "What did LBJ say of the war?", cosines, 0.4)[2] == 0.0  # type: ignore[arg-type]
+    assert decline_features(lbj, "What did LBJ say of peace?", cosines, 0.4)[2] == 0.5  # type: ignore[arg-type]

@@ -86,8 +86,9 @@ def decline_features(
 ) -> tuple[float, ...]:
     """What says whether the library can answer a question (see :data:`DECLINE_FEATURES`):
     its best passage cosine, how far that stands above the tenth best, the share of its
-    terms no passage, title or author's name has, even spelled a little otherwise
-    ("Zelenskyy" for "Zelensky"), and how much of it the best quotes meet token by token
+    terms no passage, title, essay's year or author's name has (by any of the ways the
+    engine knows to name an author: "LBJ"), even spelled a little otherwise ("Zelenskyy"
+    for "Zelensky"), and how much of it the best quotes meet token by token
     (:func:`bot.answer.late.matched`: a question about something else finds no match for
     its own words, whatever its topic's words score).
 
@@ -106,8 +107,9 @@ def decline_features(
         matched: How much of it the best quotes meet, token by token.
     """
     terms = set(tokenize(question))
-    vocabulary = snap.vocabulary()
-    unseen = sum(1 for t in terms if not _known(t, vocabulary)) / max(len(terms), 1)
+    vocabulary, authors = snap.vocabulary(), author_terms(snap.authors())
+    missing = sum(1 for t in terms if not (_known(t, vocabulary) or _known(t, authors)))
+    unseen = missing / max(len(terms), 1)
     if not len(cosines):
         return (0.0, 0.0, unseen, matched)
     ranked = np.sort(cosines)[::-1]

@@ -21,6 +21,7 @@ import hashlib
 import json
 import logging
 import mmap
+import re
 import sqlite3
 import threading
 from collections import OrderedDict
@@ -103,6 +104,8 @@ class EssayRecord:
 
 #: Full documents a snapshot keeps loaded (the ones recent questions quoted from).
 DOCS_KEPT = 512
+#: An essay's year, as its date begins ("1993-01-20", "1993", "62" for Seneca's).
+_YEAR = re.compile(r"^\D*(\d{1,4})")
 
 
 class Library(Mapping[str, Document]):
@@ -320,12 +323,16 @@ class Snapshot:
         return self._authors
 
     def vocabulary(self) -> frozenset[str]:
-        """Every BM25 term of the library's passages, titles and authors."""
+        """Every BM25 term of the library's passages, titles and authors, and the years
+        its essays are dated (a reader's "the 1993 inaugural" names an essay by the date
+        every answer shows)."""
         if self._vocabulary is None:
             words = set(self.lexical.terms())
             words.update(w for terms in self.title_terms().values() for w in terms)
-            authors = sorted({d.author for d in self.docs.essays() if d.author})
+            essays = list(self.docs.essays())
+            authors = sorted({d.author for d in essays if d.author})
             words.update(w for terms in tokenize_many(authors) for w in terms)
+            words.update(m for d in essays for m in _YEAR.findall(d.date or ""))
             self._vocabulary = frozenset(words)
         return self._vocabulary
 
