@@ -2,7 +2,8 @@
 
     python bench/bench_query.py [--queries 200] [--library DIR]
 
-Each timing is a whole `answer` call: embed + FAISS + BM25 + quote selection. Each
+Each timing is a whole `answer` call: embed + FAISS + BM25 + quote selection + the best
+quotes reread token by token (when the model's answering rereads them). Each
 library is measured twice in one run, questions embedded by the ONNX export (what the bot
 uses) and by torch (the reference), for a side-by-side ratio. A 10,000-essay library is
 measured by bench_scale.py.
