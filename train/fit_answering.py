@@ -47,7 +47,7 @@ from sklearn.linear_model import LogisticRegression
 from bot.answer import late
 from bot.answer.late import QUOTES_READ
 from bot.answer.learned import Reorder, sidecar
-from bot.answer.quotes import DIVERSITY, RERANK, WINDOW_FEATURES
+from bot.answer.quotes import DIVERSITY, RERANK, WINDOW_FEATURES, window_weights
 from bot.answer.retrieve import SIGNALS, WEIGHTS
 from bot.answer.scope import DECLINE_FEATURES
 from train.data import FOLDS, ROOT, available, data_hash
@@ -161,8 +161,8 @@ def passage_weights(libs: list[Library]) -> tuple[np.ndarray, float]:
 
 def hand_set_quotes() -> np.ndarray:
     """The hand-set quote weights (the scale of a quote's run is 1), signed as features."""
-    wb = np.array([getattr(WEIGHTS, t) for t in QUOTE_TERMS])
-    wb[WINDOW_FEATURES.index("extra_sentence")] *= -1
+    rest = [getattr(WEIGHTS, t) for t in QUOTE_TERMS[len(WINDOW_FEATURES) :]]
+    wb = np.array(window_weights(WEIGHTS) + rest)
     wb[QUOTE_TERMS.index("unanswered")] *= -1
     return wb
 

@@ -40,7 +40,7 @@ import numpy as np
 from bot.answer import late
 from bot.answer.engine import Engine, clean_question
 from bot.answer.learned import sidecar
-from bot.answer.quotes import RERANK, WINDOW_FEATURES, passage_sentences, question_form
+from bot.answer.quotes import RERANK, passage_sentences, question_form, window_weights
 from bot.answer.retrieve import WEIGHTS, Weights, passage_signals, rank
 from bot.answer.scope import decline_features, unknown_names
 from bot.frontends.evaluate import normalise, out_of_scope, read_questions
@@ -67,8 +67,7 @@ def fold_weights(name: str) -> Weights:
 def _quote_of_each(out: dict[str, list[Any]]) -> dict[int, int]:
     """Each passage's best run by the hand-set quote weights (the engine's choice, the
     first best on a tie), as its row among the question's runs."""
-    w = np.array([getattr(WEIGHTS, f) for f in WINDOW_FEATURES])
-    w[WINDOW_FEATURES.index("extra_sentence")] *= -1.0
+    w = np.array(window_weights(WEIGHTS))
     best: dict[int, tuple[float, int]] = {}
     for j, p in enumerate(out["w_pass"]):
         value = float(np.dot(out["w_feats"][j], w))

@@ -238,6 +238,14 @@ def window_features(
     return out
 
 
+def window_weights(weights: Weights) -> list[float]:
+    """How a run's features (:data:`WINDOW_FEATURES`, in order) are weighed in its score:
+    each by its weight, the sentences beyond the first as a cost."""
+    w = [getattr(weights, name) for name in WINDOW_FEATURES]
+    w[WINDOW_FEATURES.index("extra_sentence")] *= -1.0
+    return w
+
+
 def _scan_windows(
     sims: np.ndarray,
     gram: np.ndarray,
@@ -253,8 +261,7 @@ def _scan_windows(
     Returns:
         The run's score and its first and last positions in the passage.
     """
-    w = [getattr(weights, name) for name in WINDOW_FEATURES]
-    w[WINDOW_FEATURES.index("extra_sentence")] *= -1.0  # a cost
+    w = window_weights(weights)
     best = (-np.inf, 0, 0)
     for lo, hi, feats in window_features(sims, gram, toks, para, rarity, holds):
         score = sum(wi * f for wi, f in zip(w, feats, strict=True))
@@ -407,7 +414,7 @@ def quotes(
     best_sim = max((c.cosine for c in found), default=0.0)
     if decline is None and best_sim < threshold:
         return [], best_sim
-    scored = _scored(snap, qvec, question, found[:rerank], weights)
+    scored = _scored(snap, qvec, question, q_tokens, found[:rerank], weights)
     if decline is not None or reorder is not None:
         if reader is None:
             raise ValueError("a learned decline or reorder reads quotes token by token")
@@ -419,11 +426,7 @@ def quotes(
     pool: list[Quote] = []
     for score, first, last, relevance in scored:
         if relevance >= threshold - margin:
-            doc_id = snap.sent_doc[first]
-            start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
-            text = snap.docs.text(doc_id)[start:end]
-            para = int(snap.sent_para[first])
-            pool.append(Quote(doc_id, start, end, para, round(float(score), 4), text))
+            pool.append(_quote(snap, first, last, score))
     return pool, best_sim
 
 
@@ -431,10 +434,15 @@ Scored = tuple[float, int, int, float]  # score, first and last sentence rows, r
 
 
 def _scored(
-    snap: Snapshot, qvec: np.ndarray, question: str, found: list[Candidate], weights: Weights
+    snap: Snapshot,
+    qvec: np.ndarray,
+    question: str,
+    q_tokens: list[str],
+    found: list[Candidate],
+    weights: Weights,
 ) -> list[Scored]:
     """The best quote of each passage (:func:`_best_window`), scored, best first."""
-    rarity = snap.lexical.rarity(set(tokenize(question)))
+    rarity = snap.lexical.rarity(set(q_tokens))
     form = question_form(question)
     scored = []
     for cand in found:
@@ -444,9 +452,12 @@ def _scored(
     return sorted(scored, key=lambda t: -t[0])
 
 
-def _quote_text(snap: Snapshot, first: int, last: int) -> str:
+def _quote(snap: Snapshot, first: int, last: int, score: float) -> Quote:
+    """The quote of sentence rows `first` to `last` (one essay's)."""
+    doc_id = snap.sent_doc[first]
     start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
-    return snap.docs.text(snap.sent_doc[first])[start:end]
+    text = snap.docs.text(doc_id)[start:end]
+    return Quote(doc_id, start, end, int(snap.sent_para[first]), round(float(score), 4), text)
 
 
 def _reread(
@@ -462,7 +473,8 @@ def _reread(
     head = scored[:QUOTES_READ]
     if not head:
         return scored, 0.0
-    matches = late.read(reader, question, [_quote_text(snap, f, la) for _, f, la, _ in head])
+    texts = [_quote(snap, first, last, score).quote for score, first, last, _ in head]
+    matches = late.read(reader, question, texts)
     if reorder is not None:
         order = reorder.order([t[0] for t in head], late.match(matches))
         head = [(head[k][0], *head[i][1:]) for k, i in enumerate(order)]
