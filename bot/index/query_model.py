@@ -86,25 +86,11 @@ class OnnxQueryModel:
         return np.asarray(vector, dtype=np.float32)
 
     def embed_many(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
-        """Unit embeddings of many texts (passages and sentences when indexing).
-
-        Texts are sorted by token length and batched in that order, so each batch pads
-        to a length close to its own texts' (a batch costs as much as its longest text
-        times its size); the padding is masked out of the model's pooling.
-        """
-        encodings = self.tokenizer.encode_batch(texts)
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        """Unit embeddings of many texts (passages and sentences when indexing), in
+        batches of close token lengths (:meth:`_batches`); the padding is masked out of
+        the model's pooling."""
         out: np.ndarray | None = None
-        for first in range(0, len(order), batch_size):
-            rows = order[first : first + batch_size]
-            width = max(len(encodings[i].ids) for i in rows)
-            feed = {}
-            for name in self.inputs:
-                batch = np.zeros((len(rows), width), dtype=np.int64)
-                for r, i in enumerate(rows):
-                    values = getattr(encodings[i], _ENCODING_FIELDS[name])
-                    batch[r, : len(values)] = values
-                feed[name] = batch
+        for rows, _, feed in self._batches(texts, batch_size):
             vectors = self.session.run(["embedding"], feed)[0]
             if out is None:
                 out = np.zeros((len(texts), vectors.shape[1]), dtype=np.float32)
@@ -116,25 +102,40 @@ class OnnxQueryModel:
         left out), the text cut to its first `limit` tokens. One text a call by default:
         padding costs more than the calls (a question and four quotes of library2: p50
         64 ms one by one, 73 ms in batches of 4, 88 ms of 8)."""
-        encodings = self.tokenizer.encode_batch(texts)
-        fields = {name: [_cut(getattr(e, _ENCODING_FIELDS[name]), limit) for e in encodings]
-                  for name in self.inputs}  # fmt: skip
-        lengths = [len(ids) for ids in fields[self.inputs[0]]]
-        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         out: list[np.ndarray] = [np.zeros((0, 0), dtype=np.float32)] * len(texts)
+        for rows, lengths, feed in self._batches(texts, batch_size, limit):
+            vectors = self.session.run(["tokens"], feed)[0]
+            for r, (i, n) in enumerate(zip(rows, lengths, strict=True)):
+                out[i] = np.asarray(vectors[r, 1 : n - 1], dtype=np.float32)
+        return out
+
+    def _batches(
+        self, texts: list[str], batch_size: int, limit: int | None = None
+    ) -> Iterator[tuple[list[int], list[int], dict[str, np.ndarray]]]:
+        """The texts' inputs to the network, batched in order of token length so that each
+        batch pads to a length close to its own texts' (a batch costs as much as its
+        longest text times its size), each text cut to `limit` tokens if given.
+
+        Yields:
+            The batch's texts (positions in `texts`), their token lengths, and the feed.
+        """
+        encodings = self.tokenizer.encode_batch(texts)
+        fields = {name: [getattr(e, _ENCODING_FIELDS[name]) for e in encodings]
+                  for name in self.inputs}  # fmt: skip
+        if limit is not None:
+            fields = {name: [_cut(v, limit) for v in values] for name, values in fields.items()}
+        lengths = [len(v) for v in fields[self.inputs[0]]]
+        order = sorted(range(len(texts)), key=lambda i: lengths[i])
         for first in range(0, len(order), batch_size):
             rows = order[first : first + batch_size]
             width = max(lengths[i] for i in rows)
             feed = {}
-            for name in self.inputs:
+            for name, values in fields.items():
                 batch = np.zeros((len(rows), width), dtype=np.int64)
                 for r, i in enumerate(rows):
-                    batch[r, : lengths[i]] = fields[name][i]
+                    batch[r, : lengths[i]] = values[i]
                 feed[name] = batch
-            vectors = self.session.run(["tokens"], feed)[0]
-            for r, i in enumerate(rows):
-                out[i] = np.asarray(vectors[r, 1 : lengths[i] - 1], dtype=np.float32)
-        return out
+            yield rows, [lengths[i] for i in rows], feed
 
 
 def _cut(values: list[int], limit: int) -> list[int]:
