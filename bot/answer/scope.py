@@ -43,6 +43,13 @@ def _known(stem: str, vocabulary: frozenset[str]) -> bool:
     return near is not None
 
 
+def _library_knows(snap: Snapshot, stem: str) -> bool:
+    """Whether a term is one the library uses: in its passages, titles, authors' names or
+    essays' years (:meth:`~bot.index.snapshot.Snapshot.vocabulary`), or a way the engine
+    names an author (surname, initials: "LBJ"), even spelled a little otherwise."""
+    return _known(stem, snap.vocabulary()) or _known(stem, author_terms(snap.authors()))
+
+
 def _names_inside_sentences(question: str) -> list[str]:
     """Capitalised words that do not open a sentence (quote marks and brackets skipped)."""
     names = []
@@ -69,10 +76,9 @@ def unknown_names(snap: Snapshot, question: str) -> tuple[str, ...]:
     if not words or capitals / len(words) > MOST_CAPITALISED:
         return ()
     unknown = []
-    vocabulary, authors = snap.vocabulary(), author_terms(snap.authors())
     for name in _names_inside_sentences(question):
         stems = tokenize(name)
-        if stems and not all(_known(s, vocabulary) or _known(s, authors) for s in stems):
+        if stems and not all(_library_knows(snap, s) for s in stems):
             unknown.append(name.rstrip("’'-").removesuffix("’s").removesuffix("'s"))
     return tuple(dict.fromkeys(unknown))
 
@@ -107,9 +113,7 @@ def decline_features(
         matched: How much of it the best quotes meet, token by token.
     """
     terms = set(tokenize(question))
-    vocabulary, authors = snap.vocabulary(), author_terms(snap.authors())
-    missing = sum(1 for t in terms if not (_known(t, vocabulary) or _known(t, authors)))
-    unseen = missing / max(len(terms), 1)
+    unseen = sum(1 for t in terms if not _library_knows(snap, t)) / max(len(terms), 1)
     if not len(cosines):
         return (0.0, 0.0, unseen, matched)
     ranked = np.sort(cosines)[::-1]
