@@ -11,7 +11,7 @@ import pytest
 
 from bot.answer.engine import Engine
 from bot.answer.retrieve import initials, named_authors
-from bot.answer.scope import decline_features
+from bot.answer.scope import decline_features, rarity
 from bot.frontends.text import render_answer
 from tests.conftest import SEEDS
 
@@ -95,8 +95,28 @@ def test_an_essays_year_and_an_authors_initials_are_words_the_library_knows(
     cosines = np.array([0.5])
     # "sanction" is in the essays; "1987" now only in a date; "zeppelin" nowhere
     assert decline_features(snap, "The 1987 essay on sanctions?", cosines, 0.4)[2] == 0.0
-    assert decline_features(snap, "Zeppelin sanctions?", cosines, 0.4)[2] == 0.5
-    lbj = SimpleNamespace(vocabulary=lambda: frozenset({"war"}),
-                          authors=lambda: frozenset({"Lyndon B. Johnson"}))  # fmt: skip
+    assert decline_features(snap, "Zeppelin sanctions?", cosines, 0.4)[2] > 0.0
+    lbj = _library({"war"}, {"Lyndon B. Johnson"})
     assert decline_features(lbj, "What did LBJ say of the war?", cosines, 0.4)[2] == 0.0  # type: ignore[arg-type]
-    assert decline_features(lbj, "What did LBJ say of peace?", cosines, 0.4)[2] == 0.5  # type: ignore[arg-type]
+    assert decline_features(lbj, "What did LBJ say of peace?", cosines, 0.4)[2] > 0.0  # type: ignore[arg-type]
+
+
+def _library(vocabulary: set[str], authors: set[str]) -> SimpleNamespace:
+    """What the decline reads of a library: its words (stemmed) and its authors."""
+    return SimpleNamespace(vocabulary=lambda: frozenset(vocabulary),
+                           authors=lambda: frozenset(authors))  # fmt: skip
+
+
+def test_a_word_the_essays_do_not_use_counts_by_how_rare_it_is_in_english() -> None:
+    """A reader's own common word ("lifestyle") weighs less toward declining than a rare
+    thing the library never discusses ("Sputnik"); a term the library has weighs nothing,
+    and a word English has never seen weighs fully. English frequencies are wordfreq's:
+    "lifestyle" is far commoner than "sputnik", and "the" the commonest of all."""
+    lib = _library({"war", "peac"}, {"Ada Lovelace"})
+    features = [decline_features(lib, q, np.array([0.5]), 0.4)[2]  # type: ignore[arg-type]
+                for q in ("War and lifestyle?", "War and Sputnik?", "War and peace?",
+                          "War and qwzxvk?")]  # fmt: skip
+    common, rare, known, never = features
+    assert known == 0.0
+    assert 0.0 < common < rare < never == 0.5  # one of the two terms, at full weight
+    assert rarity("the") < 0.1 < rarity("lifestyle") < rarity("sputnik") < rarity("qwzxvk") == 1.0

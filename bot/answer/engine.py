@@ -23,6 +23,7 @@ from bot.answer.feedback import Asker, FeedbackStore, Rated
 from bot.answer.learned import BASE_THRESHOLD, Answering, read_answering
 from bot.answer.quotes import Answer, Excerpt, Ranked, answer, context
 from bot.answer.retrieve import named_authors, without_authors
+from bot.answer.scope import rarity
 from bot.answer.sources import claims
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
 from bot.answer.whosaid import MIN_WORDS as WHOSAID_MIN_WORDS
@@ -223,9 +224,11 @@ class Engine:
         return is_stale(self.settings, self.embedder.key)
 
     def warm_up(self) -> None:
-        """Load the model and the index now (the bot does this before it says ready)."""
+        """Load the model, the index and the English word frequencies the decline reads
+        now (the bot does this before it says ready)."""
         self.snapshot()
         self.embedder.embed_query("warm up")
+        rarity("warm")
 
     # --- questions ------------------------------------------------------------------
 

@@ -18,9 +18,10 @@ import re
 import numpy as np
 from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
+from wordfreq import zipf_frequency
 
 from bot.answer.retrieve import author_terms
-from bot.index.lexical import tokenize
+from bot.index.lexical import stemmer, tokenize, words
 from bot.index.snapshot import Snapshot
 
 _CAPITALISED = re.compile(r"(?<![\w’'])[A-Z][\w’'\-]*")
@@ -31,6 +32,8 @@ MOST_CAPITALISED = 0.5
 #: A name this long is taken as known when the library has a word a few edits away from
 #: it (one per four letters: "Zelenskyy" for "Zelensky").
 FUZZY_LENGTH = 6
+#: The top of wordfreq's Zipf scale (log10 of uses per billion words; "the" is 7.7).
+ZIPF_TOP = 8.0
 
 
 def _known(stem: str, vocabulary: frozenset[str]) -> bool:
@@ -83,8 +86,27 @@ def unknown_names(snap: Snapshot, question: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys(unknown))
 
 
+def rarity(word: str) -> float:
+    """How rare a word is in English at large, 0 (the commonest) to 1 (never seen), from
+    wordfreq's Zipf scale. A word the library lacks means something else by how common it
+    is: a common one ("jinxes", "lifestyle") is the reader's own wording for what the
+    essays say otherwise, a rare one ("Sputnik", "espresso") a thing they never discuss."""
+    return min(max(1.0 - zipf_frequency(word, "en") / ZIPF_TOP, 0.0), 1.0)
+
+
+def unseen_rarity(snap: Snapshot, question: str) -> float:
+    """The share of a question's terms the library never uses (:func:`_library_knows`),
+    each counted by its :func:`rarity`."""
+    written = words(question)
+    terms: dict[str, str] = {}  # each stem as first written
+    for stem, word in zip(stemmer().stemWords(written), written, strict=True):
+        terms.setdefault(stem, word)
+    lacking = [rarity(w) for t, w in terms.items() if not _library_knows(snap, t)]
+    return sum(lacking) / max(len(terms), 1)
+
+
 #: What the decision to decline is made from, in the order of :func:`decline_features`.
-DECLINE_FEATURES = ("best", "lead", "unseen", "matched")
+DECLINE_FEATURES = ("best", "lead", "unseen_rarity", "matched")
 
 
 def decline_features(
@@ -92,9 +114,10 @@ def decline_features(
 ) -> tuple[float, ...]:
     """What says whether the library can answer a question (see :data:`DECLINE_FEATURES`):
     its best passage cosine, how far that stands above the tenth best, the share of its
-    terms no passage, title, essay's year or author's name has (by any of the ways the
+    terms that no passage, title, essay's year or author's name has (by any of the ways the
     engine knows to name an author: "LBJ"), even spelled a little otherwise ("Zelenskyy"
-    for "Zelensky"), and how much of it the best quotes meet token by token
+    for "Zelensky"), each counted by how rare it is in English (:func:`unseen_rarity`),
+    and how much of it the best quotes meet token by token
     (:func:`bot.answer.late.matched`: a question about something else finds no match for
     its own words, whatever its topic's words score).
 
@@ -112,8 +135,7 @@ def decline_features(
         cosines: Its retrieval candidates' passage cosines.
         matched: How much of it the best quotes meet, token by token.
     """
-    terms = set(tokenize(question))
-    unseen = sum(1 for t in terms if not _library_knows(snap, t)) / max(len(terms), 1)
+    unseen = unseen_rarity(snap, question)
     if not len(cosines):
         return (0.0, 0.0, unseen, matched)
     ranked = np.sort(cosines)[::-1]
