@@ -205,7 +205,7 @@ def export(
         backend.save(str(tmp_tokenizer))
         _export_network(model, sample, fields, tmp_model, torch)
         candidate = OnnxQueryModel(tmp_model, tmp_tokenizer)
-        worst = _agreement(candidate, torch_embed, torch_tokens)
+        worst = _agreement(candidate, torch_embed, torch_tokens, int(model.max_seq_length))
         if worst < AGREEMENT:
             log.warning("Questions stay on torch: the ONNX export disagrees (cos %.5f).", worst)
             refused.write_text(f"cosine {worst}\n")
@@ -223,12 +223,13 @@ def export(
                 leftover.unlink(missing_ok=True)
 
 
-def _agreement(candidate: OnnxQueryModel, torch_embed: Any, torch_tokens: Any) -> float:
+def _agreement(candidate: OnnxQueryModel, torch_embed: Any, torch_tokens: Any, limit: int) -> float:
     """The least cosine between the export's vectors and torch's on :data:`PROBES`: each
-    text's embedding and, if `torch_tokens` is given, each of its tokens' vectors."""
+    text's embedding and, if `torch_tokens` is given, each of its tokens' vectors (up to
+    `limit` tokens, the model's own: every token of the probes)."""
     worst = min(float(np.dot(candidate.embed(p), torch_embed(p))) for p in PROBES)
     if torch_tokens is not None:
-        pairs = zip(candidate.tokens(list(PROBES), 128), torch_tokens(list(PROBES), 128),
+        pairs = zip(candidate.tokens(list(PROBES), limit), torch_tokens(list(PROBES), limit),
                     strict=True)  # fmt: skip
         worst = min([worst, *(float(np.einsum("ij,ij->i", a, b).min()) for a, b in pairs)])
     return worst
