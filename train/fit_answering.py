@@ -52,7 +52,7 @@ from bot.answer.retrieve import SIGNALS, WEIGHTS
 from bot.answer.scope import DECLINE_FEATURES
 from train.data import FOLDS, ROOT, available, data_hash
 from train.lora_artifact import ARTIFACT
-from train.rank_features import OUT
+from train.rank_features import OUT, best_of_each
 
 L2_GRID = (1e-1, 1e-2, 1e-3, 1e-4)
 QUANTILE = 0.01
@@ -185,10 +185,7 @@ def examined(q: Question, wa: np.ndarray, wb: np.ndarray) -> tuple[np.ndarray, .
     x, y, keep = quote_rows(q, wa)
     n_w = len(WINDOW_FEATURES)
     inside, total = x[:, :n_w] @ wb[:n_w], x @ wb
-    best: dict[int, int] = {}
-    for j, p in enumerate(q.w_pass[keep].tolist()):
-        if p not in best or inside[j] > inside[best[p]]:
-            best[p] = j
+    best = best_of_each(q.w_pass[keep].tolist(), inside.tolist())
     pool = np.array(sorted(best.values(), key=lambda j: -total[j]), dtype=int)
     return pool, y, total, q.w_span[keep], keep
 

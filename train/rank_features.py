@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -64,16 +65,22 @@ def fold_weights(name: str) -> Weights:
     return replace(WEIGHTS, **json.loads(path.read_text(encoding="utf-8"))["weights"])
 
 
+def best_of_each(passages: Sequence[int], values: Sequence[float]) -> dict[int, int]:
+    """Each passage's best run by `values` (the first best on a tie, as the engine picks
+    it), as its position among the runs: what is recorded here and what the fit
+    simulates must choose alike."""
+    best: dict[int, int] = {}
+    for j, p in enumerate(passages):
+        if p not in best or values[j] > values[best[p]]:
+            best[p] = j
+    return best
+
+
 def _quote_of_each(out: dict[str, list[Any]]) -> dict[int, int]:
-    """Each passage's best run by the hand-set quote weights (the engine's choice, the
-    first best on a tie), as its row among the question's runs."""
-    w = np.array(window_weights(WEIGHTS))
-    best: dict[int, tuple[float, int]] = {}
-    for j, p in enumerate(out["w_pass"]):
-        value = float(np.dot(out["w_feats"][j], w))
-        if p not in best or value > best[p][0]:
-            best[p] = (value, j)
-    return {p: j for p, (_, j) in best.items()}
+    """Each passage's best run by the hand-set quote weights (the engine's choice), as
+    its row among the question's runs."""
+    values = np.asarray(out["w_feats"]) @ np.array(window_weights(WEIGHTS))
+    return best_of_each(out["w_pass"], values.tolist())
 
 
 def reread(engine: Engine, question: str, out: dict[str, list[Any]], weights: Weights,
