@@ -3,7 +3,7 @@
 A quote and a question embedded whole are compared by one cosine, which blurs which of
 the question's words the quote meets. Read token by token, each of the question's word
 pieces finds its closest word piece in the quote (the model's contextual token vectors,
-from the same forward pass as the question's embedding); the mean of those best matches
+from the same exported network as the question's embedding); the mean of those best matches
 says how much of the question the quote takes up. It is read for the best
 :data:`QUOTES_READ` quotes only: each costs a forward pass over its words (about 10 ms
 for a quote of 60 tokens on two cores).
