@@ -54,6 +54,29 @@ def test_token_vectors_are_the_word_pieces_up_to_the_limit(embedder: Embedder) -
     assert np.allclose(np.linalg.norm(long, axis=1), 1.0, atol=1e-5)
 
 
+def test_a_question_is_read_once_for_its_vector_and_its_reread(
+    engine: Engine, embedder: Embedder, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Answering rereads the best quotes beside the question token by token; the
+    question's token vectors come from the pass that embedded it, and are the torch
+    model's own."""
+    question = "Why can't Putin afford a peace deal?"
+    read: list[str] = []
+    tokens = query_model.OnnxQueryModel.tokens
+
+    def spy(self: query_model.OnnxQueryModel, texts: list[str], limit: int) -> list[np.ndarray]:
+        read.extend(texts)
+        return tokens(self, texts, limit)
+
+    monkeypatch.setattr(query_model.OnnxQueryModel, "tokens", spy)
+    assert engine.ask(question).excerpts
+    assert read and question not in read
+    reused = embedder.token_vectors([question, "A quote."], 128)[0]
+    reference = embedder.token_vectors_torch([question], 128)[0]
+    assert reused.shape == reference.shape
+    assert float(np.einsum("ij,ij->i", reused, reference).min()) >= query_model.AGREEMENT
+
+
 def test_ask_in_a_new_process_does_not_import_torch(seed_index: Path, engine: Engine) -> None:
     question = "Why can't Putin afford a peace deal?"
     code = (

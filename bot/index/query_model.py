@@ -77,13 +77,21 @@ class OnnxQueryModel:
 
     def embed(self, text: str) -> np.ndarray:
         """The unit embedding of one text."""
+        return self.read(text)[0]
+
+    def read(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """One text's unit embedding and its tokens' unit vectors (as :meth:`tokens` gives
+        them, uncut), from one pass: a question is embedded, then reread beside its best
+        quotes by the same network."""
         encoding = self.tokenizer.encode(text)
         feed = {
             name: np.asarray([getattr(encoding, _ENCODING_FIELDS[name])], dtype=np.int64)
             for name in self.inputs
         }
-        vector = self.session.run(["embedding"], feed)[0][0]
-        return np.asarray(vector, dtype=np.float32)
+        vector, tokens = self.session.run(["embedding", "tokens"], feed)
+        n = len(encoding.ids)
+        return np.asarray(vector[0], dtype=np.float32), np.asarray(tokens[0, 1 : n - 1],
+                                                                    dtype=np.float32)  # fmt: skip
 
     def embed_many(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         """Unit embeddings of many texts (passages and sentences when indexing), in
