@@ -89,9 +89,8 @@ class OnnxQueryModel:
             for name in self.inputs
         }
         vector, tokens = self.session.run(["embedding", "tokens"], feed)
-        n = len(encoding.ids)
-        return np.asarray(vector[0], dtype=np.float32), np.asarray(tokens[0, 1 : n - 1],
-                                                                    dtype=np.float32)  # fmt: skip
+        pieces = np.asarray(tokens[0, 1 : len(encoding.ids) - 1], dtype=np.float32)
+        return np.asarray(vector[0], dtype=np.float32), pieces
 
     def embed_many(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         """Unit embeddings of many texts (passages and sentences when indexing), in
