@@ -152,9 +152,10 @@ class Embedder:
         self._query_model: query_model.OnnxQueryModel | None = None
         self._query_model_tried = query_dir is None
         self._query_lock = threading.Lock()
-        # The last question embedded through the export, and its tokens' vectors from
-        # the same pass (what its reread beside its best quotes needs).
-        self._last_read: tuple[str, np.ndarray] | None = None
+        # The texts last embedded through the export as a question (with its variant
+        # without an author's name), and their tokens' vectors from the same pass: what
+        # the question's reread beside its best quotes needs.
+        self._last_read: dict[str, np.ndarray] = {}
 
     @property
     def key(self) -> str:
@@ -232,16 +233,19 @@ class Embedder:
         self.prepare_queries()
         if self._query_model is not None:
             vector, tokens = self._query_model.read(text)
-            self._last_read = (text, tokens)
+            self._last_read = {text: tokens}
             return vector
         return self.embed_query_torch(text)
 
     def embed_queries(self, texts: list[str]) -> np.ndarray:
         """Several short texts' unit vectors in one forward pass (a question and its
-        variant): about 1.3x the time of one, where two passes cost 2x."""
+        variant): about 1.3x the time of one, where two passes cost 2x. Their tokens'
+        vectors are kept for :meth:`token_vectors`, as :meth:`embed_query` keeps them."""
         self.prepare_queries()
         if self._query_model is not None:
-            return self._query_model.embed_many(texts, batch_size=max(len(texts), 1))
+            reads = self._query_model.read_many(texts)
+            self._last_read = {t: tokens for t, (_, tokens) in zip(texts, reads, strict=True)}
+            return np.stack([vector for vector, _ in reads])
         return np.stack([self.embed_query_torch(t) for t in texts])
 
     def embed_query_torch(self, text: str) -> np.ndarray:
@@ -268,11 +272,9 @@ class Embedder:
         self.prepare_queries()
         if self._query_model is None:
             return self.token_vectors_torch(texts, limit)
-        last = self._last_read
-        if last is None or last[0] not in texts or len(last[1]) + 2 > limit:
-            return self._query_model.tokens(texts, limit)
-        read = iter(self._query_model.tokens([t for t in texts if t != last[0]], limit))
-        return [last[1] if t == last[0] else next(read) for t in texts]
+        known = {t: v for t, v in self._last_read.items() if len(v) + 2 <= limit}
+        read = iter(self._query_model.tokens([t for t in texts if t not in known], limit))
+        return [known[t] if t in known else next(read) for t in texts]
 
     def token_vectors_torch(self, texts: list[str], limit: int) -> list[np.ndarray]:
         """:meth:`token_vectors` with the torch model (the reference for the export)."""

@@ -83,14 +83,20 @@ class OnnxQueryModel:
         """One text's unit embedding and its tokens' unit vectors (as :meth:`tokens` gives
         them, uncut), from one pass: a question is embedded, then reread beside its best
         quotes by the same network."""
-        encoding = self.tokenizer.encode(text)
-        feed = {
-            name: np.asarray([getattr(encoding, _ENCODING_FIELDS[name])], dtype=np.int64)
-            for name in self.inputs
-        }
-        vector, tokens = self.session.run(["embedding", "tokens"], feed)
-        pieces = np.asarray(tokens[0, 1 : len(encoding.ids) - 1], dtype=np.float32)
-        return np.asarray(vector[0], dtype=np.float32), pieces
+        return self.read_many([text])[0]
+
+    def read_many(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray]]:
+        """:meth:`read` for a few short texts in one batch (a question and its variant
+        without an author's name); the padding is masked out of both outputs."""
+        out: list[tuple[np.ndarray, np.ndarray]] = [(np.zeros(0), np.zeros((0, 0)))] * len(texts)
+        for rows, lengths, feed in self._batches(texts, max(len(texts), 1)):
+            vectors, tokens = self.session.run(["embedding", "tokens"], feed)
+            for r, (i, n) in enumerate(zip(rows, lengths, strict=True)):
+                out[i] = (
+                    np.asarray(vectors[r], dtype=np.float32),
+                    np.asarray(tokens[r, 1 : n - 1], dtype=np.float32),
+                )
+        return out
 
     def embed_many(self, texts: list[str], batch_size: int = 16) -> np.ndarray:
         """Unit embeddings of many texts (passages and sentences when indexing), in
