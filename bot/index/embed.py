@@ -266,9 +266,9 @@ class Embedder:
     def token_vectors(self, texts: list[str], limit: int) -> list[np.ndarray]:
         """Each text's tokens' unit vectors (word pieces, the model's markers left out),
         the text cut to its first `limit` tokens: through the checked export when there
-        is one (a quote of 60 tokens costs about 10 ms on two cores), else torch. The
-        question last embedded is not read again when it fits the limit whole: its
-        embedding's pass gave its tokens' vectors too."""
+        is one (a quote of 60 tokens costs about 10 ms on two cores), else torch. A text
+        of the last question's pass (:meth:`embed_query`, :meth:`embed_queries`) is not
+        read again when it fits the limit whole: that pass gave its tokens' vectors too."""
         self.prepare_queries()
         if self._query_model is None:
             return self.token_vectors_torch(texts, limit)
