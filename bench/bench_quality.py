@@ -45,7 +45,8 @@ from bot.index.ann import FlatIndex
 from bot.index.embed import Embedder
 from bot.index.lexical import tokenize
 from bot.ingest.chunking import split_sentences
-from bot.ingest.documents import Document, DocumentError, library_files, read_document
+from bot.ingest.documents import library_files, read_document
+from bot.ingest.model import Document, DocumentError
 from bot.settings import Settings
 
 NAIVE_WINDOW = 3

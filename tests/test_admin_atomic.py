@@ -143,7 +143,7 @@ def test_backups_of_one_essay_are_never_overwritten(
     admin: LibraryAdmin, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Remove, re-add and remove again within one second: both versions are kept."""
-    monkeypatch.setattr("bot.admin.library.time.strftime", lambda *a: "20261206T000000")
+    monkeypatch.setattr("bot.admin.transaction.time.strftime", lambda *a: "20261206T000000")
     first = admin.add("convoys.md", ESSAY.encode())
     admin.remove(first.doc_id)
     second = ESSAY.replace("by day", "by day and by night")

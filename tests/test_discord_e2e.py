@@ -517,7 +517,7 @@ async def test_essays_pages_through_a_large_library(
     harness: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from bot.answer.engine import EssayInfo
-    from bot.ingest.documents import EssayMeta
+    from bot.ingest.model import EssayMeta
 
     many = [EssayInfo(EssayMeta(f"essay-{i:03d}", f"Essay {i}", "A. Writer"), 4)
             for i in range(300)]  # fmt: skip

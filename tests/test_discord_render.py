@@ -22,7 +22,7 @@ from bot.frontends.discord.embeds import (
     summary_embeds,
     trim,
 )
-from bot.ingest.documents import EssayMeta, Role
+from bot.ingest.model import EssayMeta, Role
 
 #: Discord's documented limit on the characters of all a message's embeds together.
 DISCORD_EMBEDS_TOTAL = 6000

@@ -7,13 +7,9 @@ from pathlib import Path
 import pytest
 
 from bot.ingest.chunking import make_passages, split_sentences
-from bot.ingest.documents import (
-    DocumentError,
-    Role,
-    decode_text,
-    parse_document,
-    read_document,
-)
+from bot.ingest.decoding import decode_text
+from bot.ingest.documents import parse_document, read_document
+from bot.ingest.model import DocumentError, Role
 from tests.conftest import RAW_SEEDS as RAW
 
 

@@ -211,7 +211,7 @@ def test_a_generation_of_an_older_format_is_rewritten_before_it_is_served(
 ) -> None:
     """An index from before essays' checksums (format 3) is not served unchecked after an
     upgrade: the first question rewrites it, reusing every cached vector."""
-    from bot.index.snapshot import FORMAT_VERSION
+    from bot.index.storage import FORMAT_VERSION
 
     old = private_engine.snapshot().generation
     folder = private_engine.settings.index_dir / "generations" / old

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.admin.library import LibraryAdmin, RejectedError, recover
+from bot.admin.library import LibraryAdmin, recover
+from bot.admin.transaction import RejectedError
 from bot.answer.engine import Engine
 from bot.frontends.cli import main
 from bot.settings import ROOT

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from filelock import FileLock, Timeout
 
-from bot.admin.library import LibraryAdmin, RejectedError
+from bot.admin.library import LibraryAdmin
+from bot.admin.transaction import RejectedError
 from bot.answer.engine import Engine
 from bot.answer.quotes import Answer
 from bot.frontends.cli import main

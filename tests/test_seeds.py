@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 
 from bot.ingest.chunking import make_passages, split_sentences
-from bot.ingest.documents import DocumentError, Role, library_files, read_document
+from bot.ingest.documents import library_files, read_document
+from bot.ingest.model import DocumentError, Role
 from tests.conftest import RAW_SEEDS, SEEDS
 
 LEFTOVERS = re.compile(

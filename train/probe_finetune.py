@@ -40,7 +40,8 @@ def export(out: Path) -> None:
     from safetensors.torch import load_file, save_file
 
     from bot.index.chunks import chunk_document
-    from bot.ingest.documents import DocumentError, library_files, read_document
+    from bot.ingest.documents import library_files, read_document
+    from bot.ingest.model import DocumentError
     from train.data import available, load, shared_embedder
 
     out.mkdir(parents=True, exist_ok=True)

@@ -32,6 +32,7 @@ from bot.errors import UserError
 from bot.index.build import IndexReport, Staged, build_index, changed_since_index, is_stale
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder
+from bot.index.essays import DamagedEssay
 from bot.index.generations import (
     IndexMissing,
     Progress,
@@ -39,8 +40,9 @@ from bot.index.generations import (
     load_snapshot,
     no_progress,
 )
-from bot.index.snapshot import DamagedEssay, Snapshot
-from bot.ingest.documents import Document, DocumentError, EssayMeta, load_library
+from bot.index.snapshot import Snapshot
+from bot.ingest.documents import load_library
+from bot.ingest.model import Document, DocumentError, EssayMeta
 from bot.settings import Settings, SettingsError
 
 log = logging.getLogger(__name__)

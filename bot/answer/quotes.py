@@ -22,7 +22,7 @@ from bot.answer.retrieve import WEIGHTS, Candidate, Weights, passage_signals, ra
 from bot.answer.scope import decline_features, unknown_names
 from bot.index.lexical import tokenize
 from bot.index.snapshot import Snapshot
-from bot.ingest.documents import Document, EssayMeta, Role
+from bot.ingest.model import Document, EssayMeta, Role
 
 RERANK = 20  # fused passages examined for quotes
 MAX_QUOTE_SENTENCES = 3

@@ -25,7 +25,7 @@ from bot.answer.quotes import (
     select,
 )
 from bot.index.snapshot import Snapshot
-from bot.ingest.documents import Document, Role
+from bot.ingest.model import Document, Role
 
 TOPIC_PER_ESSAY = 2
 TOPIC_ESSAYS = 5

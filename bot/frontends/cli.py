@@ -209,7 +209,7 @@ def _meta(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.admin.library import RejectedError
+    from bot.admin.transaction import RejectedError
 
     admin = _admin(settings)
     path = Path(args.file)
@@ -231,7 +231,7 @@ def cmd_add(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.admin.library import RejectedError
+    from bot.admin.transaction import RejectedError
 
     try:
         change = _admin(settings).remove(args.id)
@@ -242,7 +242,7 @@ def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_edit(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.admin.library import RejectedError
+    from bot.admin.transaction import RejectedError
 
     try:
         change = _admin(settings).edit(args.id, **_meta(args))

@@ -26,9 +26,10 @@ from bot.index.generations import (
     write_generation,
 )
 from bot.index.keypoints import SUMMARY_VERSION, essay_summary_points
-from bot.index.snapshot import FORMAT_VERSION
+from bot.index.storage import FORMAT_VERSION
 from bot.ingest.chunking import CHUNKER_VERSION
-from bot.ingest.documents import DocumentError, library_files, read_document
+from bot.ingest.documents import library_files, read_document
+from bot.ingest.model import DocumentError
 from bot.settings import Settings
 
 EMBED_BATCH = 256  # passages per embedding call (with their sentences, sorted together)

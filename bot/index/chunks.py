@@ -16,7 +16,7 @@ from bot.ingest.chunking import (
     sentence_spans,
     split_sentences,
 )
-from bot.ingest.documents import Document, DocumentError
+from bot.ingest.model import Document, DocumentError
 
 
 @dataclass

@@ -33,10 +33,10 @@ from typing import Any
 from bot.index import ann
 from bot.index.chunks import DocChunks
 from bot.index.lexical import LexicalIndex
-from bot.index.snapshot import (
+from bot.index.snapshot import Snapshot
+from bot.index.storage import (
     FORMAT_VERSION,
     OlderFormat,
-    Snapshot,
     read_generation,
     write_rows,
     write_vectors,

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from bot.index.chunks import DocChunks
-from bot.ingest.documents import Document, Role
+from bot.ingest.model import Document, Role
 
 SUMMARY_VERSION = "s4"
 MAX_POINTS = 7

@@ -13,7 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 
-from bot.ingest.documents import CLEANING_VERSION, Document, content_hash
+from bot.ingest.cleaning import CLEANING_VERSION
+from bot.ingest.model import Document, content_hash
 
 CHUNKER_VERSION = f"c5-{CLEANING_VERSION}"
 MAX_PASSAGE_WORDS = 110

@@ -14,8 +14,10 @@ from typing import Any
 
 import yaml
 
-from bot.ingest.documents import DocumentError, decode_text, split_front_matter
+from bot.ingest.decoding import decode_text
+from bot.ingest.documents import split_front_matter
 from bot.ingest.metadata import is_web_address
+from bot.ingest.model import DocumentError
 
 SUFFIXES = (".md", ".markdown", ".txt", ".html", ".htm", ".pdf")
 

@@ -118,3 +118,15 @@ def check_meta(meta: dict[str, Any]) -> dict[str, Any]:
     _entries(out, "quotes", dict)
     _entries(out, "leftovers", str)
     return out
+
+
+def as_str(value: Any) -> str | None:
+    """A front-matter value as the text an essay's metadata holds: a date as ISO 8601,
+    anything else as its string, stripped; None for nothing."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return str(value).strip() or None

@@ -18,7 +18,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admin.library import RejectedError
+from bot.admin.transaction import RejectedError
 from bot.answer.engine import Progress
 from bot.frontends.discord.embeds import NO_MENTIONS, gaps_embed, plain
 from bot.frontends.discord.errors import log_unexpected
