@@ -1,6 +1,6 @@
 """Cold `ask`: wall time of a new process, and where it goes.
 
-    python bench/bench_cold.py [--runs 3]
+    python -m bench.bench_cold [--runs 3]
 
 Runs `python bot.py ask` in fresh processes for the wall time, and a probe process that
 times each phase: Python + the CLI's own imports, loading the index, loading the question
@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 
-from common import ROOT, save_result
+from bench.common import ROOT, save_result
 
 PROBE = r"""
 import json, sys, time

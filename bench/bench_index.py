@@ -1,6 +1,6 @@
 """Indexing throughput against plain `model.encode`, and incremental add against a rebuild.
 
-    python bench/bench_index.py [--essays 60] [--big-essays 700]
+    python -m bench.bench_index [--essays 60] [--big-essays 700]
 
 Both sides run in this process, on the same passages, one after the other, with the model
 already loaded: the ratio is what the pipeline (parse, chunk, passage and sentence
@@ -18,8 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from common import save_result, synthetic_essays, timed
-
+from bench.common import save_result, synthetic_essays, timed
 from bot.admin.library import LibraryAdmin
 from bot.answer.engine import Engine
 from bot.index.build import build_index

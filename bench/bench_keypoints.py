@@ -1,6 +1,6 @@
 """Key points of one book-length essay: time and peak memory at MAX_ESSAY_SENTENCES.
 
-    python bench/bench_keypoints.py [--sentences 50000]
+    python -m bench.bench_keypoints [--sentences 50000]
 
 The essay is the seeds' own sentences repeated to the length asked, chunked as the index
 chunks it; its sentence vectors are random unit vectors (embedding 50,000 sentences takes
@@ -17,8 +17,8 @@ import time
 import tracemalloc
 
 import numpy as np
-from common import ROOT, seed_sentences
 
+from bench.common import ROOT, seed_sentences
 from bot.index.chunks import chunk_document
 from bot.index.keypoints import BLOCK, essay_summary_points
 from bot.ingest.documents import parse_document

@@ -1,7 +1,7 @@
 """Answer quality on every question set given, with a naive RAG baseline as anchor row.
 
-    python bench/bench_quality.py [--set NAME=QUESTIONS.jsonl:LIBRARY_DIR ...]
-    python bench/bench_quality.py --lolo [LIBRARY ...]
+    python -m bench.bench_quality [--set NAME=QUESTIONS.jsonl:LIBRARY_DIR ...]
+    python -m bench.bench_quality --lolo [LIBRARY ...]
 
 `--lolo` scores every shared library (../shared/eval) leave-one-library-out: the engine
 whose model carries the LoRA delta fitted on the *other* libraries only
@@ -35,15 +35,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 
+from bench.common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 from bot.answer.engine import Engine, clean_question
-from bot.answer.quotes import RERANK, Answer, Excerpt, make_excerpt
+from bot.answer.results import Answer, Excerpt, make_excerpt
 from bot.answer.retrieve import retrieve
+from bot.answer.windows import RERANK
 from bot.frontends.evaluate import evaluate, normalise, out_of_scope, read_questions
 from bot.index.ann import FlatIndex
 from bot.index.embed import Embedder
-from bot.index.lexical import tokenize
 from bot.ingest.chunking import split_sentences
 from bot.ingest.documents import library_files, read_document
 from bot.ingest.model import Document, DocumentError
@@ -132,9 +132,9 @@ def _answer_rank(engine: Engine, item: dict[str, Any]) -> int | None:
     (0-based), or None when no candidate holds one."""
     snap = engine.snapshot()
     question = clean_question(item["question"], engine.settings.max_question_chars)
-    qvec = engine.question_vector(snap, question)
+    read = engine.read_question(snap, question)
     phrases = [normalise(p) for p in item.get("must_quote", [])]
-    for rank, cand in enumerate(retrieve(snap, qvec, question, tokenize(question))):
+    for rank, cand in enumerate(retrieve(snap, read).ranked()):
         p = snap.passages[cand.row]
         if any(ph in normalise(snap.docs.text(p.doc_id)[p.start : p.end]) for ph in phrases):
             return rank

@@ -1,6 +1,6 @@
 """Warm query latency, in process: the seed library and real libraries (library2).
 
-    python bench/bench_query.py [--queries 200] [--library DIR]
+    python -m bench.bench_query [--queries 200] [--library DIR]
 
 Each timing is a whole `answer` call: embed + FAISS + BM25 + quote selection + the best
 quotes reread token by token (when the model's answering rereads them). Each
@@ -15,18 +15,18 @@ import argparse
 import json
 import tempfile
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import ROOT, SHARED_EVAL, index_dir, percentiles, save_result
 
+from bench.common import ROOT, SHARED_EVAL, index_dir, percentiles, save_result
+from bot.answer.ask import answer
 from bot.answer.engine import Engine
 from bot.answer.late import TokenReader
 from bot.answer.learned import Answering
-from bot.answer.quotes import answer
+from bot.answer.question import QueryReader, read_question
 from bot.index.embed import Embedder
 from bot.index.snapshot import Snapshot
 from bot.settings import Settings
@@ -41,7 +41,7 @@ QUESTIONS = [
 
 
 def measure(
-    embed: Callable[[str], np.ndarray],
+    read: QueryReader,
     reader: TokenReader,
     snap: Snapshot,
     queries: int,
@@ -51,15 +51,15 @@ def measure(
     best quotes reread token by token when the answering reorders them)."""
     answering = replace(answering, threshold=-1.0, decline=None)
     for q in QUESTIONS[:5]:
-        answer(snap, embed(q), q, answering=answering, reader=reader)
+        answer(snap, read_question(snap, q, read), answering=answering, reader=reader)
     samples = []
     embed_only = []
     for i in range(queries):
         q = QUESTIONS[i % len(QUESTIONS)]
         t = time.perf_counter()
-        vec = embed(q)
+        question = read_question(snap, q, read)
         t1 = time.perf_counter()
-        answer(snap, vec, q, answering=answering, reader=reader)
+        answer(snap, question, answering=answering, reader=reader)
         samples.append(time.perf_counter() - t)
         embed_only.append(t1 - t)
     return {**percentiles(samples), "embed_p50_ms": percentiles(embed_only)["p50_ms"]}
@@ -67,10 +67,13 @@ def measure(
 
 def both(engine: Engine, torch: Embedder, snap: Snapshot, queries: int) -> dict[str, Any]:
     """The ONNX question path and the torch one, interleaved runs on the same library."""
-    onnx = measure(engine.embedder.embed_query, engine.embedder.token_vectors, snap, queries,
+    onnx = measure(engine.embedder.read, engine.embedder.token_vectors, snap, queries,
                    engine.answering)  # fmt: skip
-    ref = measure(torch.embed_query_torch, torch.token_vectors_torch, snap, queries,
-                  engine.answering)  # fmt: skip
+
+    def torch_read(texts: list[str]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        return [(torch.embed_query_torch(t), None) for t in texts]
+
+    ref = measure(torch_read, torch.token_vectors_torch, snap, queries, engine.answering)
     return {**onnx, "torch": ref, "p95_ratio_onnx_to_torch": onnx["p95_ms"] / ref["p95_ms"]}
 
 

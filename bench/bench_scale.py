@@ -10,7 +10,7 @@ sentences' vectors. How
 close that comes to the model's own passage vector is measured on library2 and printed
 (`passage_vector_fidelity`). Questions are library2's own, embedded by the model.
 
-Run: `.venv/bin/python bench/bench_scale.py [--essays 10000]` (needs ../shared). The built
+Run: `.venv/bin/python -m bench.bench_scale [--essays 10000]` (needs ../shared). The built
 index is kept in bench/results/indexes/ and reused when the library is unchanged.
 """
 
@@ -27,8 +27,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from common import INDEXES, ROOT, SHARED_EVAL, index_dir, percentiles, save_result
 
+from bench.common import INDEXES, ROOT, SHARED_EVAL, index_dir, percentiles, save_result
 from bot.answer.engine import Engine, clean_question
 from bot.index.cache import EmbeddingCache
 from bot.index.chunks import chunk_document
@@ -221,7 +221,7 @@ def ann_recall(engine: Engine, questions: list[str], k: int = 50) -> dict[str, A
     recalls, by_id, t_ann, t_flat = [], [], [], []
     for q in questions:
         asked = clean_question(q, engine.settings.max_question_chars)
-        vec = engine.question_vector(snap, asked).reshape(1, -1)  # the vector `ask` searches
+        vec = engine.read_question(snap, asked).vector.reshape(1, -1)  # the vector `ask` searches
         t = time.perf_counter()
         scores, got = snap.dense.search(vec, k)
         t1 = time.perf_counter()

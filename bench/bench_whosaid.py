@@ -7,7 +7,7 @@ project's own chunker, BM25 built by the project's own index code. Lines are sen
 that library, asked exactly, with two words changed, and with two words dropped; and
 lines of library words in an order no essay has, which must not be found.
 
-    python bench/bench_whosaid.py [--essays 1000]
+    python -m bench.bench_whosaid [--essays 1000]
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import random
 import time
 
 import numpy as np
-from common import SEEDS, SHARED_EVAL, percentiles, save_result
 
+from bench.common import SEEDS, SHARED_EVAL, percentiles, save_result
 from bot.answer.whosaid import WhoSaid, who_said, words
 from bot.index.chunks import chunk_document
 from bot.index.lexical import LexicalIndex

@@ -6,16 +6,14 @@ import json
 import random
 import re
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from bot.ingest.documents import library_files, read_document
 
-from bot.ingest.documents import library_files, read_document  # noqa: E402
+ROOT = Path(__file__).resolve().parent.parent
 
 SEEDS = ROOT / "seeds"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"

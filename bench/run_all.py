@@ -1,17 +1,20 @@
-"""Run every benchmark in turn (results land in bench/results/)."""
+"""Run every benchmark in turn (results land in bench/results/).
+
+python -m bench.run_all
+"""
 
 import subprocess
 import sys
-from pathlib import Path
 
-HERE = Path(__file__).parent
-for script in (
-    "bench_query.py",
-    "bench_cold.py",
-    "bench_whosaid.py",
-    "bench_index.py",
-    "bench_scale.py",
-    "bench_keypoints.py",
+from bench.common import ROOT
+
+for module in (
+    "bench_query",
+    "bench_cold",
+    "bench_whosaid",
+    "bench_index",
+    "bench_scale",
+    "bench_keypoints",
 ):
-    print(f"== {script}", flush=True)
-    subprocess.run([sys.executable, str(HERE / script), *sys.argv[1:]], check=True)
+    print(f"== {module}", flush=True)
+    subprocess.run([sys.executable, "-m", f"bench.{module}", *sys.argv[1:]], cwd=ROOT, check=True)

@@ -8,11 +8,14 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import settings as hypothesis_settings
 
 from bot.answer.engine import Engine
+from bot.answer.question import Question, read_question
 from bot.index.embed import Embedder
 from bot.settings import ROOT, Settings
 from tests.discord_rules import OpenAPISpec
@@ -31,6 +34,13 @@ RAW_SEEDS = DATA / "raw-seeds"
 #: The first question set, written for the seeds by someone else (a copy).
 DEV_EVAL = DATA / "dev.jsonl"
 EXTRA_EVAL = ROOT / "eval" / "extra.jsonl"
+
+
+def asked(snap: Any, text: str, vector: np.ndarray | None = None) -> Question:
+    """A question read as the engine reads it (its words, names, form), with a vector
+    given here instead of the model's (a zero vector when none is given)."""
+    v = np.zeros(384, dtype=np.float32) if vector is None else vector
+    return read_question(snap, text, lambda texts: [(v, None) for _ in texts])
 
 
 @pytest.fixture(autouse=True)

@@ -12,7 +12,7 @@ import pytest
 
 from bot.admin.library import LibraryAdmin
 from bot.answer.engine import Engine
-from bot.answer.quotes import Excerpt
+from bot.answer.results import Excerpt
 from bot.frontends.cli import main
 from bot.index.cache import EmbeddingCache
 from bot.index.generations import current_generation, intact

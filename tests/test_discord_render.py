@@ -10,7 +10,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from bot.answer.engine import EssayInfo
-from bot.answer.quotes import Answer, Excerpt
+from bot.answer.results import Answer, Excerpt
 from bot.answer.summarize import Summary, SummaryKind
 from bot.frontends.discord.embeds import (
     ELLIPSIS,

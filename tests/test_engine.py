@@ -10,8 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from bot.answer.ask import answer
 from bot.answer.engine import Engine, InputError
-from bot.answer.quotes import answer, question_form
+from bot.answer.question import question_form
 from bot.frontends.evaluate import evaluate
 from bot.frontends.text import attribution, render_answer
 from bot.index.generations import current_generation
@@ -241,7 +242,7 @@ def test_a_snapshot_keeps_answering_after_its_generation_is_deleted(
     question = "Why can't Putin afford to end the war?"
     snap = load_snapshot(private_engine.settings.index_dir)
     shutil.rmtree(private_engine.settings.index_dir / "generations" / snap.generation)
-    ans = answer(snap, private_engine.embedder.embed_query(question), question)
+    ans = answer(snap, private_engine.read_question(snap, question))
     assert ans.excerpts and all(e.quote for e in ans.excerpts)
     for ex in ans.excerpts:
         assert_published(ex.quote, ex.doc_id, SEEDS)

@@ -11,7 +11,7 @@ import pytest
 
 from bot.answer.engine import Engine
 from bot.answer.feedback import DAY, HALF_LIFE_DAYS, MAX_DEMOTION, PER_USER, SIMILAR, Asker
-from bot.answer.quotes import Answer, Excerpt
+from bot.answer.results import Answer, Excerpt
 from bot.frontends.cli import main
 from bot.frontends.evaluate import normalise, read_questions
 

@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 from bot.answer import late
+from bot.answer.ask import answer
 from bot.answer.engine import Engine
-from bot.answer.learned import Reorder
-from bot.answer.quotes import answer, quotes
+from bot.answer.learned import Reorder, standardised
+from bot.answer.retrieve import retrieve
+from bot.answer.windows import RERANK, best_quotes, quote_of
 
 QUESTION = "Why can't Putin afford to end the war?"
 
@@ -36,10 +38,10 @@ def test_each_question_token_finds_its_closest_token_in_each_quote() -> None:
 
 
 def test_standardised_values_compare_quotes_among_themselves() -> None:
-    assert late.standardised(np.array([1.0, 2.0, 3.0])) == pytest.approx(
+    assert standardised(np.array([1.0, 2.0, 3.0])) == pytest.approx(
         [-1.2247, 0, 1.2247], abs=1e-4
     )
-    assert late.standardised(np.array([0.4, 0.4])) == pytest.approx([0.0, 0.0])
+    assert standardised(np.array([0.4, 0.4])) == pytest.approx([0.0, 0.0])
 
 
 def test_a_reorder_weighs_the_share_of_the_question_met_against_the_score() -> None:
@@ -56,15 +58,16 @@ def test_the_engine_rereads_its_best_quotes_with_the_models_token_vectors(engine
     """A reorder that only counts the match puts first the read quote whose tokens meet the
     question best, as computed here from the torch model's token vectors."""
     snap, embedder = engine.snapshot(), engine.embedder
-    qvec = engine.question_vector(snap, QUESTION)
+    question = engine.read_question(snap, QUESTION)
     plain = replace(engine.answering, decline=None, reorder=None, threshold=-1.0)
-    pool, _ = quotes(snap, qvec, QUESTION, -1.0, weights=plain.weights)
+    ranked = retrieve(snap, question).ranked(plain.weights)[:RERANK]
+    pool = [quote_of(snap, s) for s in best_quotes(snap, question, ranked, plain.weights)]
     read = pool[: late.QUOTES_READ]
     vectors = embedder.token_vectors_torch([QUESTION] + [q.quote for q in read], late.TOKEN_LIMIT)
     meets = [float((vectors[0] @ v.T).max(axis=1).mean()) for v in vectors[1:]]
     expected = read[int(np.argmax(meets))]
     reorder = replace(plain, reorder=Reorder(match=1000.0, spread=0.0))
-    found = answer(snap, qvec, QUESTION, k=1, answering=reorder, reader=embedder.token_vectors)
+    found = answer(snap, question, k=1, answering=reorder, reader=embedder.token_vectors)
     first = found.excerpts[0]
     assert (first.doc_id, first.start, first.end) == (expected.doc_id, expected.start, expected.end)
     assert first.score == pool[0].score  # it takes the best score; the scores keep their scale
@@ -72,7 +75,7 @@ def test_the_engine_rereads_its_best_quotes_with_the_models_token_vectors(engine
 
 def test_a_learned_decline_without_a_token_reader_is_refused(engine: Engine) -> None:
     snap = engine.snapshot()
-    qvec = engine.question_vector(snap, QUESTION)
+    question = engine.read_question(snap, QUESTION)
     assert engine.answering.decline is not None
     with pytest.raises(ValueError, match="token by token"):
-        answer(snap, qvec, QUESTION, answering=engine.answering)
+        answer(snap, question, answering=engine.answering)

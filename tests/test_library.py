@@ -12,7 +12,7 @@ from filelock import FileLock, Timeout
 from bot.admin.library import LibraryAdmin
 from bot.admin.transaction import RejectedError
 from bot.answer.engine import Engine
-from bot.answer.quotes import Answer
+from bot.answer.results import Answer
 from bot.frontends.cli import main
 from tests.published import assert_published
 

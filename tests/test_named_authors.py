@@ -11,9 +11,8 @@ import pytest
 
 from bot.answer import retrieve
 from bot.answer.engine import Engine
-from bot.answer.retrieve import without_authors
-from bot.index.lexical import tokenize
-from tests.conftest import SEEDS
+from bot.answer.names import without_authors
+from tests.conftest import SEEDS, asked
 from tests.published import assert_published
 
 
@@ -67,9 +66,9 @@ def test_a_named_authors_passages_are_candidates_when_the_library_rankings_are_f
     question = "What does Timothy O'Brien say about the negotiations?"
     qvec = engine.embedder.embed_query(question)
     plain = "What does he say about the negotiations?"
-    unnamed = retrieve.retrieve(snap, qvec, plain, tokenize(plain))
-    assert len(unnamed) <= 2
-    found = retrieve.retrieve(snap, qvec, question, tokenize(question))
+    unnamed = retrieve.retrieve(snap, asked(snap, plain, qvec))
+    assert len(unnamed.rows) <= 2
+    found = retrieve.retrieve(snap, asked(snap, question, qvec)).ranked()
     authors = [_author_on_disk(snap.passages[c.row].doc_id) for c in found]
     assert authors.count("Timothy O'Brien") >= retrieve.AUTHOR_CANDIDATES
     assert authors[0] == "Timothy O'Brien"
@@ -83,14 +82,12 @@ def test_an_author_past_the_scan_limit_is_left_to_the_boost(
     monkeypatch.setattr(retrieve, "AUTHOR_SCAN_LIMIT", 1)
     snap = engine.snapshot()
     question = "What does Timothy O'Brien say about the negotiations?"
-    found = retrieve.retrieve(
-        snap, engine.embedder.embed_query(question), question, tokenize(question)
-    )
-    assert len(found) <= 2
+    found = retrieve.retrieve(snap, engine.read_question(snap, question))
+    assert len(found.rows) <= 2
 
 
 def test_a_question_and_its_variant_embed_in_one_pass_as_each_alone(engine: Engine) -> None:
     texts = ["What did O'Brien write about the negotiations?", "What did write about talks?"]
-    together = engine.embedder.embed_queries(texts)
-    for text, vector in zip(texts, together, strict=True):
+    together = engine.embedder.read(texts)
+    for text, (vector, _) in zip(texts, together, strict=True):
         assert float(vector @ engine.embedder.embed_query(text)) > 0.9999

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from bot.answer.engine import Engine
-from bot.answer.retrieve import initials, named_authors
+from bot.answer.names import initials, named_authors
 from bot.answer.scope import decline_features, rarity
 from bot.frontends.text import render_answer
-from tests.conftest import SEEDS
+from tests.conftest import SEEDS, asked
 
 
 def _library_text() -> str:
@@ -94,11 +94,13 @@ def test_an_essays_year_and_an_authors_initials_are_words_the_library_knows(
     snap = private_engine.snapshot()
     cosines = np.array([0.5])
     # "sanction" is in the essays; "1987" now only in a date; "zeppelin" nowhere
-    assert decline_features(snap, "The 1987 essay on sanctions?", cosines, 0.4)[2] == 0.0
-    assert decline_features(snap, "Zeppelin sanctions?", cosines, 0.4)[2] > 0.0
+    assert (
+        decline_features(snap, asked(snap, "The 1987 essay on sanctions?"), cosines, 0.4)[2] == 0.0
+    )
+    assert decline_features(snap, asked(snap, "Zeppelin sanctions?"), cosines, 0.4)[2] > 0.0
     lbj = _library({"war"}, {"Lyndon B. Johnson"})
-    assert decline_features(lbj, "What did LBJ say of the war?", cosines, 0.4)[2] == 0.0  # type: ignore[arg-type]
-    assert decline_features(lbj, "What did LBJ say of peace?", cosines, 0.4)[2] > 0.0  # type: ignore[arg-type]
+    assert decline_features(lbj, asked(lbj, "What did LBJ say of the war?"), cosines, 0.4)[2] == 0.0  # type: ignore[arg-type]
+    assert decline_features(lbj, asked(lbj, "What did LBJ say of peace?"), cosines, 0.4)[2] > 0.0  # type: ignore[arg-type]
 
 
 def _library(vocabulary: set[str], authors: set[str]) -> SimpleNamespace:
@@ -113,7 +115,7 @@ def test_a_word_the_essays_do_not_use_counts_by_how_rare_it_is_in_english() -> N
     and a word English has never seen weighs fully. English frequencies are wordfreq's:
     "lifestyle" is far commoner than "sputnik", and "the" the commonest of all."""
     lib = _library({"war", "peac"}, {"Ada Lovelace"})
-    features = [decline_features(lib, q, np.array([0.5]), 0.4)[2]  # type: ignore[arg-type]
+    features = [decline_features(lib, asked(lib, q), np.array([0.5]), 0.4)[2]  # type: ignore[arg-type]
                 for q in ("War and lifestyle?", "War and Sputnik?", "War and peace?",
                           "War and qwzxvk?")]  # fmt: skip
     common, rare, known, never = features

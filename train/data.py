@@ -10,23 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
-
-from common import INDEXES, SHARED_EVAL, index_dir  # noqa: E402
-
-from bot.answer.engine import Engine, clean_question  # noqa: E402
-from bot.frontends.evaluate import normalise, out_of_scope, read_questions  # noqa: E402
-from bot.index.embed import Embedder  # noqa: E402
-from bot.settings import Settings  # noqa: E402
+from bench.common import INDEXES, ROOT, SHARED_EVAL, index_dir
+from bot.answer.engine import Engine, clean_question
+from bot.frontends.evaluate import normalise, out_of_scope, read_questions
+from bot.index.embed import Embedder
+from bot.settings import Settings
 
 #: The shared libraries, by the name of their question set; "dev" is the seeds.
 LIBRARIES = ("dev", "library2", "library3", "speeches", "science", "reform", "ethics",
@@ -113,7 +107,7 @@ def load(name: str, embedder: Embedder) -> LibrarySet:
             continue
         question = clean_question(item["question"], engine.settings.max_question_chars)
         kept.append(item)
-        vectors.append(engine.question_vector(snap, question))
+        vectors.append(engine.read_question(snap, question).vector)
         positives.append(rows)
     passages = np.array(snap.dense.vectors(slice(None)), dtype=np.float32)  # a copy: a view
     # of the index's storage dies with the snapshot

@@ -46,10 +46,11 @@ from sklearn.linear_model import LogisticRegression
 
 from bot.answer import late
 from bot.answer.late import QUOTES_READ
-from bot.answer.learned import Reorder, sidecar
-from bot.answer.quotes import DIVERSITY, RERANK, WINDOW_FEATURES, window_weights
+from bot.answer.learned import Reorder, sidecar, standardised
 from bot.answer.retrieve import SIGNALS, WEIGHTS
 from bot.answer.scope import DECLINE_FEATURES
+from bot.answer.selection import DIVERSITY
+from bot.answer.windows import RERANK, WINDOW_FEATURES, window_weights
 from train.data import FOLDS, ROOT, available, data_hash
 from train.lora_artifact import ARTIFACT
 from train.rank_features import OUT, best_of_each
@@ -204,7 +205,7 @@ def reorder_rows(q: Question, wa: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pool, y, total, _, keep = examined(q, wa, hand_set_quotes())
     head, m = reread(q, pool, keep)
     meets = late.match(m)
-    return np.column_stack([total[head], meets, late.standardised(meets)]), y[head]
+    return np.column_stack([total[head], meets, standardised(meets)]), y[head]
 
 
 def picks(q: Question, wa: np.ndarray, wb: np.ndarray, reorder: Reorder | None = None,

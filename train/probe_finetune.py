@@ -7,11 +7,11 @@ dependencies:
     python -m train.probe_finetune export DIR   # here: passage texts, questions, answering
                                                 # passages, hard negatives, and the model
                                                 # in float16 (never committed)
-    python train/probe_finetune.py run DIR OUT  # there: base vs full fine-tuning (2, 4
+    python -m train.probe_finetune run DIR OUT  # there: base vs full fine-tuning (2, 4
                                                 # epochs) vs the question side only
-    python train/probe_finetune.py lora DIR OUT # there: LoRA (2, 4 epochs), each fold's
+    python -m train.probe_finetune lora DIR OUT # there: LoRA (2, 4 epochs), each fold's
                                                 # delta and the one on all libraries
-    python train/probe_finetune.py curve DIR OUT  # there: LoRA on 25% and 50% of the
+    python -m train.probe_finetune curve DIR OUT  # there: LoRA on 25% and 50% of the
                                                 # questions (the learning curve)
     python -m train.lora_artifact OUT           # here: the artifact and the folds
 

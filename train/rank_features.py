@@ -10,9 +10,9 @@ library the model never saw), this records:
 - every retrieval candidate's signals (``bot.answer.retrieve.SIGNALS``) and cosine, and
   whether it holds one of the question's answering phrases;
 - every run of one to three sentences of each candidate that a quote may be, its features
-  (``bot.answer.quotes.WINDOW_FEATURES``), whether all it does is ask, and whether its
+  (``bot.answer.windows.WINDOW_FEATURES``), whether all it does is ask, and whether its
   quote (made to stand alone, as served) holds an answering phrase;
-- the best quote of each of the first :data:`~bot.answer.quotes.RERANK` passages (by the
+- the best quote of each of the first :data:`~bot.answer.windows.RERANK` passages (by the
   fold's fitted weights, as the engine ranks them), reread token by token: each question
   token's best match in it (:func:`bot.answer.late.token_matches`), from which the fit
   takes how much of the question each quote meets (to reorder) and the best few meet
@@ -41,11 +41,11 @@ import numpy as np
 from bot.answer import late
 from bot.answer.engine import Engine, clean_question
 from bot.answer.learned import sidecar
-from bot.answer.quotes import RERANK, passage_sentences, question_form, window_weights
-from bot.answer.retrieve import WEIGHTS, Weights, passage_signals, rank
+from bot.answer.question import Question
+from bot.answer.retrieve import WEIGHTS, Retrieved, Weights, retrieve
 from bot.answer.scope import decline_features, unknown_names
+from bot.answer.windows import RERANK, passage_sentences, window_weights
 from bot.frontends.evaluate import normalise, out_of_scope, read_questions
-from bot.index.lexical import tokenize
 from train.data import FOLDS, ROOT, available, fold_engine, questions_file
 
 OUT = ROOT / "bench" / "results" / "rank"
@@ -83,14 +83,14 @@ def _quote_of_each(out: dict[str, list[Any]]) -> dict[int, int]:
     return best_of_each(out["w_pass"], values.tolist())
 
 
-def reread(engine: Engine, question: str, out: dict[str, list[Any]], weights: Weights,
-           signals: np.ndarray, rows: list[int], cosines: np.ndarray) -> None:  # fmt: skip
+def reread(engine: Engine, question: Question, out: dict[str, list[Any]], weights: Weights,
+           found: Retrieved) -> None:  # fmt: skip
     """The best quote of each of the first RERANK passages, read token by token, added to
     `out` (``l_w``: the quote's run, ``l_qlen``: the question's tokens, ``l_m``: each
     token's best match in the quote)."""
     snap = engine.snapshot()
-    where = {row: i for i, row in enumerate(rows)}
-    top = [where[c.row] for c in rank(rows, cosines, signals, weights)[:RERANK]]
+    where = {row: i for i, row in enumerate(found.rows)}
+    top = [where[c.row] for c in found.ranked(weights)[:RERANK]]
     chosen = _quote_of_each(out)
     runs = [chosen[i] for i in top if i in chosen]
     texts = []
@@ -107,11 +107,11 @@ def question_rows(engine: Engine, item: dict[str, Any], weights: Weights) -> dic
     """One question's candidates and quote runs, as rows of the arrays written."""
     snap = engine.snapshot()
     question = clean_question(item["question"], engine.settings.max_question_chars)
-    qvec = engine.question_vector(snap, question)
-    q_tokens = tokenize(question)
-    rows, cosines, signals = passage_signals(snap, qvec, question, q_tokens)
+    read = engine.read_question(snap, question)
+    found = retrieve(snap, read)
+    rows, cosines, signals = found.rows, found.cosines, found.signals
     phrases = [normalise(p) for p in item.get("must_quote", []) if p.strip()]
-    rarity, form = snap.lexical.rarity(set(q_tokens)), question_form(question)
+    rarity = snap.lexical.rarity(set(read.terms))
     out: dict[str, list[Any]] = {k: [] for k in ("p_signals", "p_cos", "p_label", "w_pass",
                                                  "w_feats", "w_unanswered", "w_label",
                                                  "w_span")}  # fmt: skip
@@ -121,7 +121,7 @@ def question_rows(engine: Engine, item: dict[str, Any], weights: Weights) -> dic
         out["p_signals"].append(signals[i])
         out["p_cos"].append(float(cosines[i]))
         out["p_label"].append(_holds(doc_text[p.start : p.end], phrases))
-        ps = passage_sentences(snap, row, qvec, form)
+        ps = passage_sentences(snap, row, read)
         for lo, hi, feats in ps.windows(rarity):
             first, last, unanswered = ps.complete(lo, hi)
             start = int(snap.sent_span[ps.rows[first]][0])
@@ -131,8 +131,8 @@ def question_rows(engine: Engine, item: dict[str, Any], weights: Weights) -> dic
             out["w_unanswered"].append(unanswered)
             out["w_label"].append(_holds(doc_text[start:end], phrases))
             out["w_span"].append((snap.passages.essay_ordinals([row])[0], start, end))
-    reread(engine, question, out, weights, np.asarray(signals), rows, cosines)
-    out["decline"] = [decline_features(snap, question, cosines, matched=np.nan)]  # the fit's
+    reread(engine, read, out, weights, found)
+    out["decline"] = [decline_features(snap, read, cosines, matched=np.nan)]  # the fit's
     out["unknown"] = [bool(unknown_names(snap, question))]  # the hand-set rule's veto
     return out
 

@@ -19,15 +19,17 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from bot.answer.ask import answer
 from bot.answer.feedback import Asker, FeedbackStore, Rated
 from bot.answer.learned import BASE_THRESHOLD, Answering, read_answering
-from bot.answer.quotes import Answer, Excerpt, Ranked, answer, context
-from bot.answer.retrieve import named_authors, without_authors
+from bot.answer.question import Question, read_question
+from bot.answer.results import Answer, Excerpt, Ranked
 from bot.answer.scope import rarity
 from bot.answer.sources import claims
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
 from bot.answer.whosaid import MIN_WORDS as WHOSAID_MIN_WORDS
 from bot.answer.whosaid import WhoSaid, who_said, words
+from bot.answer.windows import context
 from bot.errors import UserError
 from bot.index.build import IndexReport, Staged, build_index, changed_since_index, is_stale
 from bot.index.chunks import chunk_document
@@ -229,7 +231,7 @@ class Engine:
         """Load the model, the index and the English word frequencies the decline reads
         now (the bot does this before it says ready)."""
         self.snapshot()
-        self.embedder.embed_query("warm up")
+        self.embedder.read(["warm up"])
         rarity("warm")
 
     # --- questions ------------------------------------------------------------------
@@ -262,12 +264,12 @@ class Engine:
         snap = self.snapshot()
         if doc_id is not None and doc_id not in snap.docs:
             raise InputError(f"No essay called {doc_id!r}. Essays: {', '.join(snap.docs)}")
-        qvec = self.question_vector(snap, q)
-        demote = self._demoter(qvec) if feedback else None
-        found = answer(snap, qvec, q, k=k, answering=self.answering, doc_id=doc_id,
+        read = self.read_question(snap, q)
+        demote = self._demoter(read.vector) if feedback else None
+        found = answer(snap, read, k=k, answering=self.answering, doc_id=doc_id,
                        demote=demote, reader=self.embedder.token_vectors)  # fmt: skip
         if found.abstained and asker is not None:
-            self.feedback.declined(q, qvec, asker.user_id, asker.server)
+            self.feedback.declined(q, read.vector, asker.user_id, asker.server)
         return found
 
     def _demoter(self, qvec: np.ndarray) -> Callable[[Ranked], float] | None:
@@ -290,7 +292,7 @@ class Engine:
         Returns:
             The ratings' ids (admins can revoke them).
         """
-        qvec = self.question_vector(self.snapshot(), answer.question)
+        qvec = self.read_question(self.snapshot(), answer.question).vector
         rated = [Rated(e.doc_id, e.start, e.end) for e in shown]
         return self.feedback.rate(answer.question, qvec, rated, vote, asker.user_id, asker.server)
 
@@ -395,25 +397,16 @@ class Engine:
         """
         return perspectives(*self._query(question), self._summary_floor)
 
-    def _query(self, text: str) -> tuple[Snapshot, np.ndarray, str]:
-        """Validate a question or topic; the live snapshot and its embedding."""
+    def _query(self, text: str) -> tuple[Snapshot, Question]:
+        """Validate a question or topic; the live snapshot and the question read."""
         clean = clean_question(text, self.settings.max_question_chars)
         snap = self.snapshot()
-        return snap, self.question_vector(snap, clean), clean
+        return snap, self.read_question(snap, clean)
 
-    def question_vector(self, snap: Snapshot, question: str) -> np.ndarray:
-        """The question's vector. A question that names an author is embedded with and
-        without the name, and the two vectors averaged: essays do not name their own
-        author, so the name only pulls the vector away from the passages that answer
-        ("What did O'Brien write about the negotiations?" fell under the decline
-        threshold), while the name's sense ("FDR": the Depression) still helps. The
-        named-author boost in retrieval does the narrowing. Library2: hit@3 27 -> 29 of
-        70 (the name removed alone: 27); the seeds unchanged (bench/README.md)."""
-        plain = without_authors(question, named_authors(snap, question))
-        if not plain or plain == question:
-            return self.embedder.embed_query(question)
-        both = self.embedder.embed_queries([question, plain]).sum(axis=0)
-        return (both / max(float(np.linalg.norm(both)), 1e-9)).astype(np.float32)
+    def read_question(self, snap: Snapshot, text: str) -> Question:
+        """A cleaned question read once by the model: its words, names, form and vectors
+        (:func:`~bot.answer.question.read_question`)."""
+        return read_question(snap, text, self.embedder.read)
 
     # --- the library ----------------------------------------------------------------
 

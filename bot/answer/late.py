@@ -20,10 +20,15 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-#: How many of the best quotes are reread (a cost bound: 4 quotes keep a warm question
-#: near 50 ms on two cores).
+from bot.answer.learned import Reorder
+from bot.answer.question import Question
+from bot.answer.windows import Scored, quote_of
+from bot.index.snapshot import Snapshot
+
+#: Cost bound: how many of the best quotes are reread (4 keep a warm question near 50 ms
+#: on two cores).
 QUOTES_READ = 4
-#: A quote is read up to this many word pieces (a cost bound; most quotes are shorter).
+#: Cost bound: a quote is read up to this many word pieces (most quotes are shorter).
 TOKEN_LIMIT = 128
 
 #: Gives texts' tokens' unit vectors, each text cut to a number of tokens
@@ -49,10 +54,15 @@ def token_matches(question: np.ndarray, quotes: Sequence[np.ndarray]) -> np.ndar
     return out
 
 
-def read(reader: TokenReader, question: str, quotes: list[str]) -> np.ndarray:
-    """:func:`token_matches` of a question and its quotes, read in one call."""
-    vectors = reader([question, *quotes], TOKEN_LIMIT)
-    return token_matches(vectors[0], vectors[1:])
+def read(reader: TokenReader, question: Question, quotes: list[str]) -> np.ndarray:
+    """:func:`token_matches` of a question and its quotes. The question's own word pieces
+    come from the pass that embedded it when it fit :data:`TOKEN_LIMIT` whole; else it is
+    read, cut, in one call with the quotes."""
+    own = question.tokens
+    if own is None or len(own) + 2 > TOKEN_LIMIT:  # its two markers count toward the limit
+        vectors = reader([question.text, *quotes], TOKEN_LIMIT)
+        return token_matches(vectors[0], vectors[1:])
+    return token_matches(own, reader(quotes, TOKEN_LIMIT))
 
 
 def match(matches: np.ndarray) -> np.ndarray:
@@ -70,10 +80,21 @@ def matched(matches: np.ndarray) -> float:
     return float(matches.max(axis=1).mean())
 
 
-def standardised(values: np.ndarray) -> np.ndarray:
-    """Values as z-scores among themselves (0 when they do not differ): what is compared
-    is one quote against the others, whatever a library's range."""
-    spread = float(values.std())
-    if spread <= 1e-9:
-        return np.zeros_like(values, dtype=np.float64)
-    return (values - values.mean()) / spread
+def reread(
+    snap: Snapshot,
+    question: Question,
+    scored: list[Scored],
+    reader: TokenReader,
+    reorder: Reorder | None,
+) -> tuple[list[Scored], float]:
+    """The best :data:`QUOTES_READ` quotes (`scored` is best first) reread token by
+    token: reordered by `reorder` if given (keeping their scores, in the new order), and
+    how much of the question they meet together (:func:`matched`)."""
+    head = scored[:QUOTES_READ]
+    if not head:
+        return scored, 0.0
+    matches = read(reader, question, [quote_of(snap, s).quote for s in head])
+    if reorder is not None:
+        order = reorder.order([s.score for s in head], match(matches))
+        head = [head[i]._replace(score=head[k].score) for k, i in enumerate(order)]
+    return head + scored[QUOTES_READ:], matched(matches)

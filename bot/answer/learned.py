@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
-from bot.answer.late import standardised
 from bot.answer.retrieve import WEIGHTS, Weights
 from bot.answer.scope import DECLINE_FEATURES
 
-#: The base model's decline threshold (``Settings.abstain_threshold`` when unset).
+#: Judgment: the base model's decline threshold (``Settings.abstain_threshold`` when
+#: unset), chosen on the seeds and library2.
 BASE_THRESHOLD = 0.40
 
 
@@ -45,6 +45,15 @@ class Decline:
 
     def declines(self, features: tuple[float, ...]) -> bool:
         return self.margin(features) < 0
+
+
+def standardised(values: np.ndarray) -> np.ndarray:
+    """Values as z-scores among themselves (0 when they do not differ): what is compared
+    is one quote against the others, whatever a library's range."""
+    spread = float(values.std())
+    if spread <= 1e-9:
+        return np.zeros_like(values, dtype=np.float64)
+    return (values - values.mean()) / spread
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,12 @@ class Answering:
     decline: Decline | None = None
     reorder: Reorder | None = None
     source: str = ""
+
+    @property
+    def rereads(self) -> bool:
+        """Whether the best quotes are reread token by token (to reorder them or to
+        decide whether to decline)."""
+        return self.decline is not None or self.reorder is not None
 
 
 HAND_SET = Answering()

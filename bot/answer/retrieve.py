@@ -11,14 +11,14 @@ that essay. The weights are set from data (see :data:`WEIGHTS`).
 
 from __future__ import annotations
 
-import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from bot.index.lexical import tokenize
+from bot.answer.names import name_terms
+from bot.answer.question import Question
 from bot.index.snapshot import Snapshot
 
 CANDIDATES = 50  # passages from each ranking
@@ -27,7 +27,6 @@ AUTHOR_CANDIDATES = 10  # and from each ranking among the essays of authors it n
 #: every question that names him (a scan costs about a millisecond per 10,000 passages);
 #: the named-author boost still lifts them among the library-wide candidates.
 AUTHOR_SCAN_LIMIT = 20_000
-_INITIAL = re.compile(r"^[A-Z]\.$|^[A-Z]\.[A-Z]\.")
 
 
 @dataclass(frozen=True)
@@ -94,73 +93,6 @@ def _lexical_pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=2, thread_name_prefix="bm25")
 
 
-def surname(name: str) -> str:
-    """The part of a name people use alone: after the last initial ("W. E. B. Du Bois" ->
-    "Du Bois", "John F. Kennedy" -> "Kennedy"), else the last word ("Mark Twain")."""
-    words = name.split()
-    initials = [i for i, w in enumerate(words) if _INITIAL.match(w)]
-    rest = words[initials[-1] + 1 :] if initials else words[-1:]
-    return " ".join(rest) or name
-
-
-def initials(name: str) -> str:
-    """A name's initials, as people write some names ("Franklin D. Roosevelt" -> "FDR",
-    "John F. Kennedy" -> "JFK"); empty for a name of fewer than three parts."""
-    parts = [w for w in re.split(r"[\s.]+", name) if w[:1].isalpha()]
-    return "".join(w[0].upper() for w in parts) if len(parts) >= 3 else ""
-
-
-def _name_pattern(name: str) -> str:
-    """A name as a whole word, possessive or not ("JFK", "JFK's")."""
-    return rf"(?<!\w){re.escape(name)}(?:'s|’s)?(?!\w)"
-
-
-@lru_cache(maxsize=1024)
-def _name_regex(name: str) -> re.Pattern[str]:
-    return re.compile(_name_pattern(name.casefold()))
-
-
-def _names(author: str) -> tuple[str, ...]:
-    return (author, surname(author), initials(author))
-
-
-@lru_cache(maxsize=256)
-def _author_names(authors: frozenset[str]) -> tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]:
-    """Each author with the patterns of every way of naming them (built once a library)."""
-    return tuple((a, tuple(_name_regex(n) for n in _names(a) if n)) for a in sorted(authors))
-
-
-def named_authors(snap: Snapshot, question: str) -> set[str]:
-    """The essay authors a question names: by full name, surname or initials ("JFK")."""
-    folded = question.casefold()
-    return {
-        author
-        for author, patterns in _author_names(snap.authors())
-        if any(p.search(folded) for p in patterns)
-    }
-
-
-def without_authors(question: str, authors: set[str]) -> str:
-    """The question with every way it names these authors taken out ("What did FDR say
-    about fear?" -> "What did say about fear?"): what is left is what it asks about."""
-    for author in authors:
-        for name in sorted(filter(None, _names(author)), key=len, reverse=True):
-            question = re.sub(_name_pattern(name), " ", question, flags=re.IGNORECASE)
-    return " ".join(question.split())
-
-
-@lru_cache(maxsize=8)
-def author_terms(authors: frozenset[str]) -> frozenset[str]:
-    """The BM25 terms of every way of naming these authors (names, surnames, initials)."""
-    return frozenset(name_terms(set(authors)))
-
-
-def name_terms(authors: set[str]) -> set[str]:
-    """The BM25 terms of the authors' names: a question's "Twain" is a pointer to his
-    essays (the named-author boost), not a word to look for in them."""
-    return {t for a in authors for n in _names(a) for t in tokenize(n)}
-
-
 def title_share(snap: Snapshot, doc_id: str, q_tokens: set[str]) -> float:
     """How much of a title the question uses: the share of the title's words it has,
     each word weighed by its rarity among the library's titles (a word every title has,
@@ -209,7 +141,7 @@ def _top(scores: np.ndarray, k: int) -> np.ndarray:
 
 
 def _authors_best(
-    snap: Snapshot, qvec: np.ndarray, named: set[str], bm25: np.ndarray, whole: bool
+    snap: Snapshot, qvec: np.ndarray, named: frozenset[str], bm25: np.ndarray, whole: bool
 ) -> list[int]:
     """The passages nearest by vector and best by BM25 among the named authors' essays:
     a question that names its author is answered from that author's essays even when
@@ -217,7 +149,7 @@ def _authors_best(
     Authors with more than :data:`AUTHOR_SCAN_LIMIT` passages are left to the boost."""
     if not named or not whole:
         return []
-    runs = snap.author_runs(frozenset(named))
+    runs = snap.author_runs(named)
     if not runs or sum(hi - lo for lo, hi in runs) > AUTHOR_SCAN_LIMIT:
         return []
     rows = np.concatenate([np.arange(lo, hi) for lo, hi in runs])
@@ -245,18 +177,44 @@ def _z(values: np.ndarray) -> np.ndarray:
     return (values - values.mean()) / spread if spread > 1e-9 else np.zeros_like(values)
 
 
-#: The signals a candidate passage is ranked by, in the order of :func:`passage_signals`'s
+#: The signals a candidate passage is ranked by, in the order of :attr:`Retrieved.signals`'
 #: columns and of the :class:`Weights` fields that weigh them.
 SIGNALS = ("dense", "lexical", "sentence", "named", "title")
 
 
-def passage_signals(
-    snap: Snapshot,
-    qvec: np.ndarray,
-    question: str,
-    q_tokens: list[str],
-    doc_id: str | None = None,
-) -> tuple[list[int], np.ndarray, np.ndarray]:
+@dataclass(frozen=True, eq=False)
+class Retrieved:
+    """A question's candidate passages and what each is ranked by, unweighted (see
+    :func:`retrieve`).
+
+    Attributes:
+        rows: The candidates' passage rows.
+        cosines: Their passage vectors' cosines with the question.
+        signals: One row each, one column per name in :data:`SIGNALS`.
+    """
+
+    rows: list[int]
+    cosines: np.ndarray
+    signals: np.ndarray
+
+    @property
+    def best(self) -> float:
+        """The best passage cosine (0 with no candidates): whether the library covers the
+        question at all is judged on whole passages (a short sentence can resemble an
+        off-topic question by chance)."""
+        return max(self.cosines.tolist(), default=0.0)
+
+    def ranked(self, weights: Weights = WEIGHTS) -> list[Candidate]:
+        """The candidates best first, their signals weighed."""
+        if not self.rows:
+            return []
+        score = self.signals @ np.array([getattr(weights, name) for name in SIGNALS])
+        out = [Candidate(r, c, s) for r, c, s in zip(self.rows, self.cosines.tolist(),
+                                                       score.tolist(), strict=True)]  # fmt: skip
+        return sorted(out, key=lambda c: -c.fused)
+
+
+def retrieve(snap: Snapshot, question: Question, doc_id: str | None = None) -> Retrieved:
     """The candidate passages and what each is ranked by (unweighted).
 
     The candidates are the passages nearest by vector and the best by BM25 (and, when the
@@ -265,18 +223,20 @@ def passage_signals(
     library whose cosines all run high or low weighs the same), whether the question names
     its essay's author, and the share of its essay's title the question uses.
 
-    Returns:
-        The candidates' rows, their passage cosines, and their signals (one row each, one
-        column per name in :data:`SIGNALS`).
+    Args:
+        snap: The loaded index.
+        question: The question, read (:func:`~bot.answer.question.read_question`).
+        doc_id: Only search this essay.
     """
     lo, hi = _doc_rows(snap, doc_id)
     if hi <= lo:
-        return [], np.zeros(0, dtype=np.float32), np.zeros((0, len(SIGNALS)))
+        return Retrieved([], np.zeros(0, dtype=np.float32), np.zeros((0, len(SIGNALS))))
     k = min(CANDIDATES, hi - lo)
+    qvec, named = question.vector, question.authors
     # Both searches release the GIL: BM25 runs on the other core while FAISS scans
     # (100,000 passages: p95 of the two 18 ms one after the other, 12 ms side by side).
-    named = named_authors(snap, question)
     names = name_terms(named)
+    q_tokens = list(question.terms)
     terms = [t for t in q_tokens if t not in names] or q_tokens
     lexical_job = _lexical_pool().submit(_lexical, snap, terms, k, lo, hi)
     dense = _dense(snap, qvec, k, lo, hi)
@@ -288,45 +248,11 @@ def passage_signals(
     named_in, title = _essay_signals(snap, rows, named, set(q_tokens))
     columns = (_z(cosines), _z(bm25[np.asarray(rows) - lo]),
                _z(_best_sentences(snap, qvec, rows)), named_in, title)  # fmt: skip
-    return rows, cosines, np.column_stack(columns).astype(np.float64)
-
-
-def retrieve(
-    snap: Snapshot,
-    qvec: np.ndarray,
-    question: str,
-    q_tokens: list[str],
-    doc_id: str | None = None,
-    weights: Weights = WEIGHTS,
-) -> list[Candidate]:
-    """Candidate passages, best first: their signals (see :func:`passage_signals`)
-    weighed by `weights`.
-
-    Args:
-        snap: The loaded index.
-        qvec: The question's unit embedding.
-        question: The question text (for named authors).
-        q_tokens: Its BM25 terms (for BM25 and titles).
-        doc_id: Only search this essay.
-        weights: How the signals combine.
-    """
-    return rank(*passage_signals(snap, qvec, question, q_tokens, doc_id), weights)
-
-
-def rank(
-    rows: list[int], cosines: np.ndarray, signals: np.ndarray, weights: Weights = WEIGHTS
-) -> list[Candidate]:
-    """Candidates (see :func:`passage_signals`) best first, their signals weighed."""
-    if not rows:
-        return []
-    score = signals @ np.array([getattr(weights, name) for name in SIGNALS])
-    out = [Candidate(r, c, s) for r, c, s in zip(rows, cosines.tolist(), score.tolist(),
-                                                   strict=True)]  # fmt: skip
-    return sorted(out, key=lambda c: -c.fused)
+    return Retrieved(rows, cosines, np.column_stack(columns).astype(np.float64))
 
 
 def _essay_signals(
-    snap: Snapshot, rows: list[int], named: set[str], q_set: set[str]
+    snap: Snapshot, rows: list[int], named: frozenset[str], q_set: set[str]
 ) -> tuple[np.ndarray, np.ndarray]:
     """Whether the question names each candidate's essay's author, and the share of its
     title the question uses (worked out once per essay)."""

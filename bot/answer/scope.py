@@ -7,7 +7,7 @@ question names someone or something (a capitalised word inside the sentence: "Ro
 be about it. On the evaluation sets no in-scope question names an unknown, and library2's
 off-topic questions naming one (Robespierre, Cuba, NAACP, Lilliput, ...) are all declined.
 A name spelled otherwise than the essays spell it ("Kiev") leaves the rest of the question
-matching closely, so :func:`bot.answer.quotes.answer` still answers when a passage is
+matching closely, so :func:`bot.answer.ask.answer` still answers when a passage is
 that close.
 """
 
@@ -20,20 +20,27 @@ from rapidfuzz import process
 from rapidfuzz.distance import Levenshtein
 from wordfreq import zipf_frequency
 
-from bot.answer.retrieve import author_terms
-from bot.index.lexical import stemmer, tokenize, words
+from bot.answer.names import author_terms
+from bot.answer.question import Question
+from bot.index.lexical import tokenize
 from bot.index.snapshot import Snapshot
 
 _CAPITALISED = re.compile(r"(?<![\w’'])[A-Z][\w’'\-]*")
 _SENTENCE_END = ".?!"
-#: Past this share of capitalised words the question is in title case or shouting, and
-#: capitals say nothing about names.
+#: Judgment: past this share of capitalised words the question is in title case or
+#: shouting, and capitals say nothing about names.
 MOST_CAPITALISED = 0.5
-#: A name this long is taken as known when the library has a word a few edits away from
-#: it (one per four letters: "Zelenskyy" for "Zelensky").
+#: Judgment: a term this long is taken as known when the library has a word a few edits
+#: away from it ("Zelenskyy" for "Zelensky")...
 FUZZY_LENGTH = 6
-#: The top of wordfreq's Zipf scale (log10 of uses per billion words; "the" is 7.7).
+#: Judgment: ...one edit for each this many letters.
+LETTERS_PER_EDIT = 4
+#: Definition: the top of wordfreq's Zipf scale (log10 of uses per billion words; "the"
+#: is 7.7).
 ZIPF_TOP = 8.0
+#: Judgment: the best passage's lead is measured over this one in the ranking (the
+#: tenth): an answerable question's best stands out from the passages merely on topic.
+LEAD_OVER = 10
 
 
 def _known(stem: str, vocabulary: frozenset[str]) -> bool:
@@ -42,7 +49,7 @@ def _known(stem: str, vocabulary: frozenset[str]) -> bool:
     if len(stem) < FUZZY_LENGTH:
         return False
     near = process.extractOne(stem, vocabulary, scorer=Levenshtein.distance,
-                              score_cutoff=max(1, len(stem) // 4))  # fmt: skip
+                              score_cutoff=max(1, len(stem) // LETTERS_PER_EDIT))  # fmt: skip
     return near is not None
 
 
@@ -94,12 +101,11 @@ def rarity(word: str) -> float:
     return min(max(1.0 - zipf_frequency(word, "en") / ZIPF_TOP, 0.0), 1.0)
 
 
-def unseen_rarity(snap: Snapshot, question: str) -> float:
+def unseen_rarity(snap: Snapshot, question: Question) -> float:
     """The share of a question's terms the library never uses (:func:`_library_knows`),
     each counted by its :func:`rarity`."""
-    written = words(question)
     terms: dict[str, str] = {}  # each stem as first written
-    for stem, word in zip(stemmer().stemWords(written), written, strict=True):
+    for stem, word in zip(question.terms, question.written, strict=True):
         terms.setdefault(stem, word)
     lacking = [rarity(w) for t, w in terms.items() if not _library_knows(snap, t)]
     return sum(lacking) / max(len(terms), 1)
@@ -110,7 +116,7 @@ DECLINE_FEATURES = ("best", "lead", "unseen_rarity", "matched")
 
 
 def decline_features(
-    snap: Snapshot, question: str, cosines: np.ndarray, matched: float
+    snap: Snapshot, question: Question, cosines: np.ndarray, matched: float
 ) -> tuple[float, ...]:
     """What says whether the library can answer a question (see :data:`DECLINE_FEATURES`):
     its best passage cosine, how far that stands above the tenth best, the share of its
@@ -131,7 +137,7 @@ def decline_features(
 
     Args:
         snap: The loaded index.
-        question: The question as asked.
+        question: The question, read.
         cosines: Its retrieval candidates' passage cosines.
         matched: How much of it the best quotes meet, token by token.
     """
@@ -139,5 +145,5 @@ def decline_features(
     if not len(cosines):
         return (0.0, 0.0, unseen, matched)
     ranked = np.sort(cosines)[::-1]
-    lead = float(ranked[0] - ranked[min(9, len(ranked) - 1)])
+    lead = float(ranked[0] - ranked[min(LEAD_OVER, len(ranked)) - 1])
     return (float(ranked[0]), lead, unseen, matched)

@@ -13,23 +13,20 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-import numpy as np
-
-from bot.answer.quotes import (
-    Excerpt,
-    attribute,
-    make_excerpt,
-    near_duplicate,
-    quote_tokens,
-    quotes,
-    select,
-)
+from bot.answer.ask import summary_quotes
+from bot.answer.question import Question
+from bot.answer.results import Excerpt, attribute, make_excerpt
+from bot.answer.selection import near_duplicate, quote_tokens, select
 from bot.index.snapshot import Snapshot
 from bot.ingest.model import Document, Role
 
+#: Judgment: the most points a topic summary takes from one essay...
 TOPIC_PER_ESSAY = 2
+#: Judgment: ...and from how many essays.
 TOPIC_ESSAYS = 5
+#: Judgment: the most quotes of one author in perspectives...
 PER_AUTHOR = 2
+#: Judgment: ...the second only when it scores at most this much below the first.
 SECOND_QUOTE_MARGIN = 0.06
 
 
@@ -72,19 +69,17 @@ def essay_summary(snap: Snapshot, doc: Document, n_points: int) -> Summary:
     return Summary(SummaryKind.ESSAY, doc.meta.doc_id, not points, points)
 
 
-def _essay_words(snap: Snapshot, qvec: np.ndarray, text: str, threshold: float) -> list[Excerpt]:
+def _essay_words(snap: Snapshot, question: Question, threshold: float) -> list[Excerpt]:
     """The essays' own quotes on a topic or question (reader comments left out), each
-    attributed: summaries group them by essay or author. A point must be on the topic
-    itself (no margin under the threshold), and more passages are read than for `ask`."""
-    pool, _ = quotes(snap, qvec, text, threshold, rerank=60, margin=0.0)
-    attributed = (attribute(snap, q) for q in pool)
+    attributed: summaries group them by essay or author (:func:`~bot.answer.ask.summary_quotes`)."""
+    attributed = (attribute(snap, q) for q in summary_quotes(snap, question, threshold))
     return [e for e in attributed if e.role != Role.COMMENT]
 
 
-def topic_summary(snap: Snapshot, qvec: np.ndarray, topic: str, threshold: float) -> Summary:
+def topic_summary(snap: Snapshot, topic: Question, threshold: float) -> Summary:
     """The most relevant sentences on a topic, grouped by essay (best essay first)."""
     chosen = select(
-        _essay_words(snap, qvec, topic, threshold),
+        _essay_words(snap, topic, threshold),
         TOPIC_PER_ESSAY * TOPIC_ESSAYS,
         per_group=TOPIC_PER_ESSAY,
         penalty=0,
@@ -93,13 +88,13 @@ def topic_summary(snap: Snapshot, qvec: np.ndarray, topic: str, threshold: float
     for e in chosen:
         order[e.doc_id] = max(order.get(e.doc_id, -1.0), e.score)
     points = sorted(chosen, key=lambda e: (-order[e.doc_id], e.doc_id, -e.score))
-    return Summary(SummaryKind.TOPIC, topic, not points, tuple(points))
+    return Summary(SummaryKind.TOPIC, topic.text, not points, tuple(points))
 
 
-def perspectives(snap: Snapshot, qvec: np.ndarray, question: str, threshold: float) -> Summary:
+def perspectives(snap: Snapshot, question: Question, threshold: float) -> Summary:
     """Each author's position on a question in their own words: one or two quotes each,
     authors with nothing relevant left out."""
-    voices = [e for e in _essay_words(snap, qvec, question, threshold) if e.quoted_by is None]
+    voices = [e for e in _essay_words(snap, question, threshold) if e.quoted_by is None]
     by_author: dict[str, list[Excerpt]] = {}
     for e in voices:
         by_author.setdefault(e.author, []).append(e)
@@ -116,4 +111,4 @@ def perspectives(snap: Snapshot, qvec: np.ndarray, question: str, threshold: flo
         keep = [mine[0]] + [e for e in mine[1:] if e.score >= mine[0].score - SECOND_QUOTE_MARGIN]
         points.extend(keep)
         taken.extend(quote_tokens(e.quote) for e in keep)
-    return Summary(SummaryKind.PERSPECTIVES, question, not points, tuple(points))
+    return Summary(SummaryKind.PERSPECTIVES, question.text, not points, tuple(points))

@@ -18,7 +18,7 @@ from typing import Any
 from rapidfuzz import fuzz
 from rapidfuzz.distance import Indel, Levenshtein
 
-from bot.answer.quotes import Excerpt, make_excerpt
+from bot.answer.results import Excerpt, make_excerpt
 from bot.index.lexical import stemmer, tokenize
 from bot.index.snapshot import Snapshot
 

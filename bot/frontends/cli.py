@@ -19,7 +19,7 @@ from bot.settings import Settings, SettingsError
 if TYPE_CHECKING:
     from bot.admin.library import LibraryAdmin
     from bot.answer.engine import Engine
-    from bot.answer.quotes import Answer
+    from bot.answer.results import Answer
     from bot.answer.summarize import Summary
     from bot.answer.whosaid import WhoSaid
 

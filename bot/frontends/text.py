@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from bot.answer.feedback import Gap
-from bot.answer.quotes import Answer, Excerpt, Role
+from bot.answer.results import Answer, Excerpt, Role
 from bot.answer.summarize import Summary, SummaryKind
 from bot.answer.whosaid import WhoSaid
 

@@ -155,7 +155,6 @@ class Embedder:
         # The texts last embedded through the export as a question (with its variant
         # without an author's name), and their tokens' vectors from the same pass: what
         # the question's reread beside its best quotes needs.
-        self._last_read: dict[str, np.ndarray] = {}
 
     @property
     def key(self) -> str:
@@ -224,29 +223,23 @@ class Embedder:
                 self._query_model = query_model.load(self.query_dir, self.key)
             self._query_model_tried = True
 
-    def embed_query(self, text: str) -> np.ndarray:
-        """Embed one question; returns a unit vector.
+    def read(self, texts: list[str]) -> list[tuple[np.ndarray, np.ndarray | None]]:
+        """Short texts (a question, and the question without an author's name) read in
+        one pass: each one's unit vector, and its word pieces' unit vectors as
+        :meth:`token_vectors` gives them, uncut (None on the torch path). One pass for
+        two texts costs about 1.3x one text's, where two passes cost 2x.
 
         The first question of a process with a `query_dir` and no export yet makes the
         export (a few seconds, once per model and index folder; see `prepare_queries`).
         """
         self.prepare_queries()
         if self._query_model is not None:
-            vector, tokens = self._query_model.read(text)
-            self._last_read = {text: tokens}
-            return vector
-        return self.embed_query_torch(text)
+            return [(vector, tokens) for vector, tokens in self._query_model.read_many(texts)]
+        return [(self.embed_query_torch(t), None) for t in texts]
 
-    def embed_queries(self, texts: list[str]) -> np.ndarray:
-        """Several short texts' unit vectors in one forward pass (a question and its
-        variant): about 1.3x the time of one, where two passes cost 2x. Their tokens'
-        vectors are kept for :meth:`token_vectors`, as :meth:`embed_query` keeps them."""
-        self.prepare_queries()
-        if self._query_model is not None:
-            reads = self._query_model.read_many(texts)
-            self._last_read = {t: tokens for t, (_, tokens) in zip(texts, reads, strict=True)}
-            return np.stack([vector for vector, _ in reads])
-        return np.stack([self.embed_query_torch(t) for t in texts])
+    def embed_query(self, text: str) -> np.ndarray:
+        """Embed one question; returns a unit vector (see :meth:`read`)."""
+        return self.read([text])[0][0]
 
     def embed_query_torch(self, text: str) -> np.ndarray:
         """Embed one question with the torch model (the reference for the export).
@@ -266,15 +259,11 @@ class Embedder:
     def token_vectors(self, texts: list[str], limit: int) -> list[np.ndarray]:
         """Each text's tokens' unit vectors (word pieces, the model's markers left out),
         the text cut to its first `limit` tokens: through the checked export when there
-        is one (a quote of 60 tokens costs about 10 ms on two cores), else torch. A text
-        of the last question's pass (:meth:`embed_query`, :meth:`embed_queries`) is not
-        read again when it fits the limit whole: that pass gave its tokens' vectors too."""
+        is one (a quote of 60 tokens costs about 10 ms on two cores), else torch."""
         self.prepare_queries()
         if self._query_model is None:
             return self.token_vectors_torch(texts, limit)
-        known = {t: v for t, v in self._last_read.items() if len(v) + 2 <= limit}
-        read = iter(self._query_model.tokens([t for t in texts if t not in known], limit))
-        return [known[t] if t in known else next(read) for t in texts]
+        return self._query_model.tokens(texts, limit)
 
     def token_vectors_torch(self, texts: list[str], limit: int) -> list[np.ndarray]:
         """:meth:`token_vectors` with the torch model (the reference for the export)."""

@@ -14,7 +14,7 @@ import discord
 
 from bot.answer.engine import EssayInfo, EssayMeta
 from bot.answer.feedback import Gap
-from bot.answer.quotes import Answer, Excerpt
+from bot.answer.results import Answer, Excerpt
 from bot.answer.summarize import Summary, SummaryKind
 from bot.answer.whosaid import WhoSaid
 from bot.frontends.text import (

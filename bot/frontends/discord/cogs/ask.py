@@ -14,7 +14,7 @@ from discord.ext import commands
 
 from bot.answer.engine import Engine
 from bot.answer.feedback import Asker
-from bot.answer.quotes import Answer, Excerpt
+from bot.answer.results import Answer, Excerpt
 from bot.frontends.discord.embeds import (
     MAX_QUESTION,
     NO_MENTIONS,

@@ -15,7 +15,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.answer.quotes import Answer
+from bot.answer.results import Answer
 from bot.frontends.discord.embeds import (
     MAX_QUESTION,
     NO_MENTIONS,

@@ -1,0 +1,83 @@
+"""How a question names the library's authors: by full name, surname or initials ("JFK").
+
+Essays do not print their own author's name, so a name in a question is a pointer to an
+author's essays (retrieval lifts them), not a word to look for in them.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Set as AbstractSet
+from functools import lru_cache
+
+from bot.index.lexical import tokenize
+from bot.index.snapshot import Snapshot
+
+_INITIAL = re.compile(r"^[A-Z]\.$|^[A-Z]\.[A-Z]\.")
+
+
+def surname(name: str) -> str:
+    """The part of a name people use alone: after the last initial ("W. E. B. Du Bois" ->
+    "Du Bois", "John F. Kennedy" -> "Kennedy"), else the last word ("Mark Twain")."""
+    words = name.split()
+    initials = [i for i, w in enumerate(words) if _INITIAL.match(w)]
+    rest = words[initials[-1] + 1 :] if initials else words[-1:]
+    return " ".join(rest) or name
+
+
+def initials(name: str) -> str:
+    """A name's initials, as people write some names ("Franklin D. Roosevelt" -> "FDR",
+    "John F. Kennedy" -> "JFK"); empty for a name of fewer than three parts."""
+    parts = [w for w in re.split(r"[\s.]+", name) if w[:1].isalpha()]
+    return "".join(w[0].upper() for w in parts) if len(parts) >= 3 else ""
+
+
+def _name_pattern(name: str) -> str:
+    """A name as a whole word, possessive or not ("JFK", "JFK's")."""
+    return rf"(?<!\w){re.escape(name)}(?:'s|’s)?(?!\w)"
+
+
+@lru_cache(maxsize=1024)
+def _name_regex(name: str) -> re.Pattern[str]:
+    return re.compile(_name_pattern(name.casefold()))
+
+
+def _names(author: str) -> tuple[str, ...]:
+    return (author, surname(author), initials(author))
+
+
+@lru_cache(maxsize=256)
+def _author_names(authors: frozenset[str]) -> tuple[tuple[str, tuple[re.Pattern[str], ...]], ...]:
+    """Each author with the patterns of every way of naming them (built once a library)."""
+    return tuple((a, tuple(_name_regex(n) for n in _names(a) if n)) for a in sorted(authors))
+
+
+def named_authors(snap: Snapshot, question: str) -> set[str]:
+    """The essay authors a question names: by full name, surname or initials ("JFK")."""
+    folded = question.casefold()
+    return {
+        author
+        for author, patterns in _author_names(snap.authors())
+        if any(p.search(folded) for p in patterns)
+    }
+
+
+def without_authors(question: str, authors: AbstractSet[str]) -> str:
+    """The question with every way it names these authors taken out ("What did FDR say
+    about fear?" -> "What did say about fear?"): what is left is what it asks about."""
+    for author in authors:
+        for name in sorted(filter(None, _names(author)), key=len, reverse=True):
+            question = re.sub(_name_pattern(name), " ", question, flags=re.IGNORECASE)
+    return " ".join(question.split())
+
+
+@lru_cache(maxsize=8)
+def author_terms(authors: frozenset[str]) -> frozenset[str]:
+    """The BM25 terms of every way of naming these authors (names, surnames, initials)."""
+    return frozenset(name_terms(set(authors)))
+
+
+def name_terms(authors: AbstractSet[str]) -> set[str]:
+    """The BM25 terms of the authors' names: a question's "Twain" is a pointer to his
+    essays (the named-author boost), not a word to look for in them."""
+    return {t for a in authors for n in _names(a) for t in tokenize(n)}
