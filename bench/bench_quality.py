@@ -41,7 +41,7 @@ from bot.answer.engine import Engine, clean_question
 from bot.answer.results import Answer, Excerpt, make_excerpt
 from bot.answer.retrieve import retrieve
 from bot.answer.windows import RERANK
-from bot.frontends.evaluate import evaluate, normalise, out_of_scope, read_questions
+from bot.frontends.evaluate import evaluate, figures, normalise, out_of_scope, read_questions
 from bot.index.ann import FlatIndex
 from bot.index.embed import Embedder
 from bot.ingest.chunking import split_sentences
@@ -116,15 +116,10 @@ def _sets(given: list[str]) -> list[tuple[str, Path, Path]]:
 
 
 def _row(name: str, system: str, result: dict[str, Any]) -> str:
-    def pct(v: float | None) -> str:
-        return "—" if v is None else f"{100 * v:.0f}%"
-
-    return (
-        f"| {name} | {system} | {pct(result['hit@1'])} | {pct(result['hit@3'])} | "
-        f"{result['mrr']:.2f} | {pct(result['essay@3'])} | {result['false_declines']} | "
-        f"{result['declines']}/{result['off_topic']} | {pct(result['verbatim'])} | "
-        f"{pct(result['attribution'])} | {result['quote_median']:.0f} / {result['quote_max']} |"
-    )
+    f = figures(result, precise=False)
+    cells = [f[k] for k in ("hit@1", "hit@3", "MRR", "essay@3", "false declines", "declines",
+                            "verbatim", "attribution")]  # fmt: skip
+    return f"| {name} | {system} | {' | '.join(cells)} | {f['quote median']} / {f['quote max']} |"
 
 
 def _answer_rank(engine: Engine, item: dict[str, Any]) -> int | None:

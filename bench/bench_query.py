@@ -51,7 +51,7 @@ def measure(
     best quotes reread token by token when the answering reorders them)."""
     answering = replace(answering, threshold=-1.0, decline=None)
     for q in QUESTIONS[:5]:
-        answer(snap, read_question(snap, q, read), answering=answering, reader=reader)
+        answer(snap, read_question(snap, q, read), 3, answering=answering, reader=reader)
     samples = []
     embed_only = []
     for i in range(queries):
@@ -59,7 +59,7 @@ def measure(
         t = time.perf_counter()
         question = read_question(snap, q, read)
         t1 = time.perf_counter()
-        answer(snap, question, answering=answering, reader=reader)
+        answer(snap, question, 3, answering=answering, reader=reader)
         samples.append(time.perf_counter() - t)
         embed_only.append(t1 - t)
     return {**percentiles(samples), "embed_p50_ms": percentiles(embed_only)["p50_ms"]}

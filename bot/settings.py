@@ -10,6 +10,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TypeVar
 
 from dotenv import dotenv_values
 
@@ -20,14 +21,23 @@ class SettingsError(ValueError):
     """A setting has a value that cannot be used."""
 
 
-def _float(values: Mapping[str, str | None], key: str, default: float) -> float:
+N = TypeVar("N", int, float)
+
+
+def _number(values: Mapping[str, str | None], key: str, default: N, kind: type[N]) -> N:
+    """A setting that is a number of `kind` (int or float); `default` when unset."""
     raw = values.get(key)
     if raw is None or raw == "":
         return default
     try:
-        return float(raw)
+        return kind(raw)
     except ValueError as exc:
-        raise SettingsError(f"{key} must be a number, got {raw!r}") from exc
+        what = "a whole number" if kind is int else "a number"
+        raise SettingsError(f"{key} must be {what}, got {raw!r}") from exc
+
+
+def _float(values: Mapping[str, str | None], key: str, default: float) -> float:
+    return _number(values, key, default, float)
 
 
 def _optional_float(values: Mapping[str, str | None], key: str) -> float | None:
@@ -36,13 +46,7 @@ def _optional_float(values: Mapping[str, str | None], key: str) -> float | None:
 
 
 def _int(values: Mapping[str, str | None], key: str, default: int) -> int:
-    raw = values.get(key)
-    if raw is None or raw == "":
-        return default
-    try:
-        return int(raw)
-    except ValueError as exc:
-        raise SettingsError(f"{key} must be a whole number, got {raw!r}") from exc
+    return _number(values, key, default, int)
 
 
 def _ids(values: Mapping[str, str | None], key: str) -> tuple[int, ...]:

@@ -242,7 +242,7 @@ def test_a_snapshot_keeps_answering_after_its_generation_is_deleted(
     question = "Why can't Putin afford to end the war?"
     snap = load_snapshot(private_engine.settings.index_dir)
     shutil.rmtree(private_engine.settings.index_dir / "generations" / snap.generation)
-    ans = answer(snap, private_engine.read_question(snap, question))
+    ans = answer(snap, private_engine.read_question(snap, question), 3)
     assert ans.excerpts and all(e.quote for e in ans.excerpts)
     for ex in ans.excerpts:
         assert_published(ex.quote, ex.doc_id, SEEDS)

@@ -38,9 +38,7 @@ def test_each_question_token_finds_its_closest_token_in_each_quote() -> None:
 
 
 def test_standardised_values_compare_quotes_among_themselves() -> None:
-    assert standardised(np.array([1.0, 2.0, 3.0])) == pytest.approx(
-        [-1.2247, 0, 1.2247], abs=1e-4
-    )
+    assert standardised(np.array([1.0, 2.0, 3.0])) == pytest.approx([-1.2247, 0, 1.2247], abs=1e-4)
     assert standardised(np.array([0.4, 0.4])) == pytest.approx([0.0, 0.0])
 
 
@@ -78,4 +76,4 @@ def test_a_learned_decline_without_a_token_reader_is_refused(engine: Engine) -> 
     question = engine.read_question(snap, QUESTION)
     assert engine.answering.decline is not None
     with pytest.raises(ValueError, match="token by token"):
-        answer(snap, question, answering=engine.answering)
+        answer(snap, question, 3, answering=engine.answering)

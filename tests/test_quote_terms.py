@@ -7,7 +7,7 @@ import math
 import numpy as np
 
 from bot.answer.retrieve import WEIGHTS
-from bot.answer.windows import scan_windows
+from bot.answer.windows import best_run, window_features
 from bot.index.lexical import LexicalIndex, tokenize
 
 PASSAGES = [
@@ -41,6 +41,6 @@ def test_the_sentence_with_the_rare_term_wins_a_tie() -> None:
         toks = [frozenset(tokenize(first)), frozenset(tokenize(second))]
         sims = np.array([0.5, 0.5], dtype=np.float32)
         gram = np.eye(2, dtype=np.float32)
-        _, lo, hi = scan_windows(sims, gram, toks, [0, 1], rarity, WEIGHTS)
+        _, lo, hi = best_run(window_features(sims, gram, toks, [0, 1], rarity), WEIGHTS)
         assert lo == hi
         assert (first, second)[lo] == rare

@@ -16,7 +16,7 @@ from bot.answer import late
 from bot.answer.late import TokenReader
 from bot.answer.learned import HAND_SET, Answering
 from bot.answer.question import Question
-from bot.answer.results import Answer, Quote, Ranked, attribute
+from bot.answer.results import SCORE_DIGITS, Answer, Quote, Ranked, attribute
 from bot.answer.retrieve import WEIGHTS, retrieve
 from bot.answer.scope import decline_features, unknown_names
 from bot.answer.selection import select
@@ -42,7 +42,7 @@ SUMMARY_RERANK = 60
 def answer(
     snap: Snapshot,
     question: Question,
-    k: int = 3,
+    k: int,
     *,
     answering: Answering = HAND_SET,
     doc_id: str | None = None,
@@ -92,10 +92,10 @@ def answer(
     if not pool:
         return _declined(snap, question, found.best, learned)
     if demote is not None:
-        pool = sorted((replace(e, score=round(e.score - demote(e), 4)) for e in pool),
+        pool = sorted((replace(e, score=round(e.score - demote(e), SCORE_DIGITS)) for e in pool),
                       key=lambda e: -e.score)  # fmt: skip
     chosen = tuple(attribute(snap, q) for q in select(pool, k))
-    return Answer(question.text, not chosen, chosen, round(found.best, 4))
+    return Answer(question.text, not chosen, chosen, round(found.best, SCORE_DIGITS))
 
 
 def _declined(snap: Snapshot, question: Question, best: float, learned: bool) -> Answer:
@@ -104,7 +104,7 @@ def _declined(snap: Snapshot, question: Question, best: float, learned: bool) ->
     spelled otherwise is no reason)."""
     said = learned or best < NAMED_BUT_COVERED
     unknown = unknown_names(snap, question.text) if said else ()
-    return Answer(question.text, True, (), round(best, 4), unknown)
+    return Answer(question.text, True, (), round(best, SCORE_DIGITS), unknown)
 
 
 def _relevant(snap: Snapshot, scored: list[Scored], floor: float) -> list[Quote]:

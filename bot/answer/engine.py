@@ -29,7 +29,7 @@ from bot.answer.sources import claims
 from bot.answer.summarize import Summary, essay_summary, perspectives, topic_summary
 from bot.answer.whosaid import MIN_WORDS as WHOSAID_MIN_WORDS
 from bot.answer.whosaid import WhoSaid, who_said, words
-from bot.answer.windows import context
+from bot.answer.windows import CONTEXT, context
 from bot.errors import UserError
 from bot.index.build import IndexReport, Staged, build_index, changed_since_index, is_stale
 from bot.index.chunks import chunk_document
@@ -50,7 +50,7 @@ from bot.settings import Settings, SettingsError
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-#: The longest chat message `sources` reads (Discord's own limit with Nitro).
+#: Limit: the longest chat message `sources` reads (Discord's own limit with Nitro).
 MAX_MESSAGE_CHARS = 4000
 
 
@@ -332,8 +332,8 @@ class Engine:
         return self.snapshot().docs[doc_id].path
 
     @_heals
-    def context(self, excerpt: Excerpt, before: int = 2, after: int = 2) -> Excerpt:
-        """The excerpt with the sentences around it."""
+    def context(self, excerpt: Excerpt, before: int = CONTEXT, after: int = CONTEXT) -> Excerpt:
+        """The excerpt with `before` and `after` sentences around it."""
         return context(self.snapshot(), excerpt, before, after)
 
     # --- summaries ------------------------------------------------------------------

@@ -29,11 +29,17 @@ import numpy as np
 
 from bot.settings import Settings
 
-SIMILAR = 0.8  # question cosine above which a vote counts for another question
-PER_USER = 0.05  # score one user's 👎 takes off an excerpt
-MAX_DEMOTION = 0.15  # at most, however many users
+#: Judgment: the question cosine above which a vote counts for another question.
+SIMILAR = 0.8
+#: Judgment: the score one user's 👎 takes off an excerpt...
+PER_USER = 0.05
+#: Judgment: ...and the most, however many users.
+MAX_DEMOTION = 0.15
+#: Judgment: a vote's weight halves in this many days.
 HALF_LIFE_DAYS = 90.0
-GROUP_SIMILAR = 0.75  # questions at least this alike are one gap
+#: Judgment: declined questions at least this alike are one gap.
+GROUP_SIMILAR = 0.75
+#: Definition: seconds in a day.
 DAY = 86400.0
 
 _SCHEMA = """

@@ -14,6 +14,9 @@ from bot.index.lexical import tokenize
 from bot.index.snapshot import Snapshot
 
 _INITIAL = re.compile(r"^[A-Z]\.$|^[A-Z]\.[A-Z]\.")
+#: Judgment: a name of fewer parts is not written by its initials ("Mark Twain" is never
+#: "MT"; "John F. Kennedy" is "JFK").
+INITIALS_FROM = 3
 
 
 def surname(name: str) -> str:
@@ -29,7 +32,7 @@ def initials(name: str) -> str:
     """A name's initials, as people write some names ("Franklin D. Roosevelt" -> "FDR",
     "John F. Kennedy" -> "JFK"); empty for a name of fewer than three parts."""
     parts = [w for w in re.split(r"[\s.]+", name) if w[:1].isalpha()]
-    return "".join(w[0].upper() for w in parts) if len(parts) >= 3 else ""
+    return "".join(w[0].upper() for w in parts) if len(parts) >= INITIALS_FROM else ""
 
 
 def _name_pattern(name: str) -> str:

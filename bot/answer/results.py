@@ -13,6 +13,8 @@ from bot.ingest.model import Document, EssayMeta, Role
 
 #: Who a reader comment is attributed to when its writer is unknown.
 UNKNOWN_COMMENTER = "reader comment"
+#: Definition: the decimals a score is given to (what JSON and the tests compare).
+SCORE_DIGITS = 4
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,7 @@ def make_excerpt(
         role=para.role,
         start=start,
         end=end,
-        score=round(float(score), 4),
+        score=round(float(score), SCORE_DIGITS),
         paragraph=para.number,
         note=para.note,
         quoted_by=para.quoted_by,

@@ -21,11 +21,14 @@ from bot.answer.names import name_terms
 from bot.answer.question import Question
 from bot.index.snapshot import Snapshot
 
-CANDIDATES = 50  # passages from each ranking
-AUTHOR_CANDIDATES = 10  # and from each ranking among the essays of authors it names
-#: Past this many passages (about two million words) an author's essays are not scanned on
-#: every question that names him (a scan costs about a millisecond per 10,000 passages);
-#: the named-author boost still lifts them among the library-wide candidates.
+#: Cost bound: passages taken from each ranking (by vector, by BM25)...
+CANDIDATES = 50
+#: Cost bound: ...and from each ranking among the essays of the authors a question names.
+AUTHOR_CANDIDATES = 10
+#: Cost bound: past this many passages (about two million words) an author's essays are
+#: not scanned on every question that names him (a scan costs about a millisecond per
+#: 10,000 passages); the named-author boost still lifts them among the library-wide
+#: candidates.
 AUTHOR_SCAN_LIMIT = 20_000
 
 
@@ -68,7 +71,8 @@ class Weights:
     fused: float = 0.1
 
 
-#: Chosen by a grid over the question sets (bench/README.md): the best setting that lowers
+#: Judgment: for a model without learned answering (the bundled tuning brings its own),
+#: chosen by a grid over the question sets (bench/README.md): the best setting that lowers
 #: no set's hit@1 or hit@3 against the previous release. Weighing title words by their
 #: rarity among titles let the title weigh more without costing the seeds a question.
 #: Settings that put library2 at 20/70 hit@1 and 27/70 hit@3 exist but cost the seeds'

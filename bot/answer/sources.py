@@ -14,7 +14,9 @@ import re
 from bot.index.lexical import tokenize
 from bot.ingest.chunking import sentences_of
 
-CLAIM_SENTENCES = 3  # the most sentences of a message searched for
+#: Cost bound: the most sentences of a message searched for.
+CLAIM_SENTENCES = 3
+#: Judgment: a shorter sentence carries no claim ("lol, same").
 MIN_CLAIM_WORDS = 4
 _NOISE = re.compile(r"https?://\S+|<[@#][!&]?\d+>|<a?:\w+:\d+>")  # links, mentions, emoji
 

@@ -22,17 +22,23 @@ from bot.answer.results import Excerpt, make_excerpt
 from bot.index.lexical import stemmer, tokenize
 from bot.index.snapshot import Snapshot
 
-CANDIDATES = 30  # passages BM25 hands to the aligner...
-FEW_CANDIDATES = 10  # ...or for a line of many terms, which BM25 places precisely
+#: Cost bound: passages BM25 hands to the aligner...
+CANDIDATES = 30
+#: Cost bound: ...or for a line of many terms, which BM25 places precisely...
+FEW_CANDIDATES = 10
+#: Judgment: ...this many terms or more.
 MANY_TERMS = 8
-MIN_WORDS = 3  # shorter lines match too much by chance
-#: A match is close enough when at least this share of its words agree with the line's
+#: Judgment: shorter lines match too much by chance.
+MIN_WORDS = 3
+#: Judgment: a match is close enough when at least this share of its words agree with the line's
 #: (word-level edit distance over the longer of the two), and no more words differ than
 #: :func:`allowed_differences` allows (a short line must be nearly exact).
 MIN_SIMILARITY = 0.6
-#: Text after a passage that an alignment may reach into (a line across two passages).
+#: Cost bound: text after a passage that an alignment may reach into (a line across two
+#: passages).
 OVERLAP = 400
-SLACK = 3  # words either way a rough alignment's ends may move
+#: Judgment: words either way a rough alignment's ends may move.
+SLACK = 3
 _WORD = re.compile(r"\w+(?:['’]\w+)*")
 
 

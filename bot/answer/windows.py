@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 
 from bot.answer.question import Question
-from bot.answer.results import Excerpt, Quote, make_excerpt
+from bot.answer.results import SCORE_DIGITS, Excerpt, Quote, make_excerpt
 from bot.answer.retrieve import Candidate, Weights
 from bot.index.snapshot import Snapshot
 
@@ -24,6 +24,8 @@ RERANK = 20
 MAX_QUOTE_SENTENCES = 3
 #: Judgment: a run of fewer words takes a neighbouring sentence (a fragment answers nothing).
 SHORT_SENTENCE_WORDS = 9
+#: Judgment: sentences of the same block shown either side of an excerpt for its context.
+CONTEXT = 2
 
 
 def _word_count(text: str) -> int:
@@ -96,24 +98,18 @@ def window_weights(weights: Weights) -> list[float]:
     return w
 
 
-def scan_windows(
-    sims: np.ndarray,
-    gram: np.ndarray,
-    toks: list[frozenset[str]],
-    para: list[int],
-    rarity: dict[str, float],
-    weights: Weights,
-    holds: list[bool] | None = None,
+def best_run(
+    runs: list[tuple[int, int, tuple[float, ...]]], weights: Weights
 ) -> tuple[float, int, int]:
-    """The best run of one to three consecutive sentences of one paragraph: its features
-    (see :func:`window_features`) weighed by `weights`, the first best on a tie.
+    """The best of a passage's runs (:func:`window_features`), their features weighed by
+    `weights`, the first best on a tie.
 
     Returns:
         The run's score and its first and last positions in the passage.
     """
     w = window_weights(weights)
     best = (-np.inf, 0, 0)
-    for lo, hi, feats in window_features(sims, gram, toks, para, rarity, holds):
+    for lo, hi, feats in runs:
         score = sum(wi * f for wi, f in zip(w, feats, strict=True))
         if score > best[0]:
             best = (float(score), lo, hi)
@@ -201,13 +197,13 @@ class Scored(NamedTuple):
 def best_window(
     snap: Snapshot, pid: int, question: Question, rarity: dict[str, float], weights: Weights
 ) -> tuple[int, int, float, float]:
-    """The best quote inside one passage (see :func:`scan_windows`), made to stand alone.
+    """The best quote inside one passage (see :func:`best_run`), made to stand alone.
 
     Returns:
         First and last sentence rows, the run's score and its best sentence's cosine.
     """
     ps = passage_sentences(snap, pid, question)
-    window, lo, hi = scan_windows(ps.sims, ps.gram, ps.toks, ps.para, rarity, weights, ps.holds)
+    window, lo, hi = best_run(ps.windows(rarity), weights)
     lo, hi, unanswered = ps.complete(lo, hi)
     if unanswered:
         window -= weights.unanswered  # a quote that only asks answers nothing
@@ -234,11 +230,13 @@ def quote_of(snap: Snapshot, scored: Scored) -> Quote:
     doc_id = snap.sent_doc[first]
     start, end = int(snap.sent_span[first][0]), int(snap.sent_span[last][1])
     text = snap.docs.text(doc_id)[start:end]
-    return Quote(doc_id, start, end, int(snap.sent_para[first]), round(float(scored.score), 4),
-                 text)  # fmt: skip
+    score = round(float(scored.score), SCORE_DIGITS)
+    return Quote(doc_id, start, end, int(snap.sent_para[first]), score, text)
 
 
-def context(snap: Snapshot, excerpt: Excerpt, before: int = 2, after: int = 2) -> Excerpt:
+def context(
+    snap: Snapshot, excerpt: Excerpt, before: int = CONTEXT, after: int = CONTEXT
+) -> Excerpt:
     """The excerpt widened by a few sentences of the same paragraph block.
 
     Returns:

@@ -196,17 +196,35 @@ def evaluate(
     return tally.result()
 
 
-def summary_line(result: dict[str, Any]) -> str:
-    """The figures in one line, quote length beside the hit rates."""
+def figures(result: dict[str, Any], precise: bool = True) -> dict[str, str]:
+    """A scored set's figures, formatted: to a tenth of a percent and MRR to three places,
+    or (not `precise`: a table's cells) whole percents and two places."""
 
     def pct(value: float | None) -> str:
-        return "—" if value is None else f"{value:.1%}"
+        return "—" if value is None else f"{value:.{1 if precise else 0}%}"
 
+    return {
+        "hit@1": pct(result["hit@1"]),
+        "hit@3": pct(result["hit@3"]),
+        "MRR": f"{result['mrr']:.{3 if precise else 2}f}",
+        "essay@3": pct(result["essay@3"]),
+        "false declines": str(result["false_declines"]),
+        "declines": f"{result['declines']}/{result['off_topic']}",
+        "verbatim": pct(result["verbatim"]),
+        "attribution": pct(result["attribution"]),
+        "quote median": f"{result['quote_median']:.0f}",
+        "quote max": str(result["quote_max"]),
+        "decline accuracy": pct(result["decline_accuracy"]),
+    }
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    """The figures in one line, quote length beside the hit rates."""
+    f = figures(result)
+    rates = "  ".join(f"{name} {f[name]}" for name in ("hit@1", "hit@3", "MRR", "essay@3",
+                                                          "false declines", "declines",
+                                                          "verbatim", "attribution"))  # fmt: skip
     return (
-        f"hit@1 {pct(result['hit@1'])}  hit@3 {pct(result['hit@3'])}  MRR {result['mrr']:.3f}  "
-        f"essay@3 {pct(result['essay@3'])}  false declines {result['false_declines']}  "
-        f"declines {result['declines']}/{result['off_topic']}  "
-        f"verbatim {pct(result['verbatim'])}  attribution {pct(result['attribution'])}  "
-        f"quote median {result['quote_median']:.0f} / max {result['quote_max']} chars  "
-        f"decline accuracy {pct(result['decline_accuracy'])}"
+        f"{rates}  quote median {f['quote median']} / max {f['quote max']} chars  "
+        f"decline accuracy {f['decline accuracy']}"
     )

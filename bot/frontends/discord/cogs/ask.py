@@ -48,6 +48,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("bot.discord")
 
 MAX_EXCERPTS = 12
+#: Sentences either side of an excerpt that **Show context** adds (one button press away,
+#: it can afford more than an answer's own).
+CONTEXT_SENTENCES = 3
 THANKS = "Thanks, noted."
 WHICH = "Which excerpt missed? It will rank lower for questions like yours."
 NOTED = "Thanks: that will rank lower for similar questions."
@@ -84,7 +87,10 @@ class AnswerView(ExpiringView):
     @discord.ui.button(label="Show context", style=discord.ButtonStyle.secondary)
     async def context(self, interaction: Interaction, button: discord.ui.Button[Any]) -> None:
         await interaction.response.defer(ephemeral=True, thinking=True)
-        wider = [await asyncio.to_thread(self.engine.context, ex, 3, 3) for ex in self.shown()]
+        wider = [
+            await asyncio.to_thread(self.engine.context, ex, CONTEXT_SENTENCES, CONTEXT_SENTENCES)
+            for ex in self.shown()
+        ]
         embeds = excerpt_embeds(wider, start=self.page * PAGE + 1, heading="Context · ")
         await respond(interaction, embeds=embeds)
 
