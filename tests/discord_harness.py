@@ -20,13 +20,14 @@ from bot.index.embed import Embedder
 from bot.settings import Settings
 from tests.fakediscord import ADMIN_ROLE_ID, APP_ID, GUILD_ID, FakeDiscord
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+#: The Discord setup a server admin follows (its invite link is what the bot is tested as).
+SETUP = Path(__file__).resolve().parents[1] / "docs" / "discord.md"
 
 
 def invite_permissions() -> int:
-    """The permissions the README's invite link asks for: the bot is tested as invited."""
-    found = re.search(r"oauth2/authorize\?[^`\s]*permissions=(\d+)", README.read_text())
-    assert found, "the README's Discord setup has an invite link with permissions"
+    """The permissions the setup's invite link asks for: the bot is tested as invited."""
+    found = re.search(r"oauth2/authorize\?[^`\s]*permissions=(\d+)", SETUP.read_text())
+    assert found, "docs/discord.md's setup has an invite link with permissions"
     return int(found.group(1))
 
 

@@ -56,7 +56,7 @@ def admin(private_engine: Engine) -> LibraryAdmin:
 @pytest.fixture
 def other_device(monkeypatch: pytest.MonkeyPatch) -> None:
     """Hard links between folders fail as between file systems (the library on a share,
-    INDEX_DIR on local disk: the README's own layout)."""
+    INDEX_DIR on local disk: the layout docs/cli.md describes)."""
     link = os.link
 
     def cross_device(src: Any, dst: Any, *args: Any, **kwargs: Any) -> None:

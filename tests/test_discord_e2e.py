@@ -22,8 +22,8 @@ from bot.answer.engine import Engine
 from bot.frontends.discord.client import ExplainerBot
 from bot.frontends.discord.embeds import NAME_RE
 from bot.index.embed import Embedder
-from bot.settings import Settings
-from tests.discord_harness import README, Harness, bot_settings, invite_permissions, running_bot
+from bot.settings import ROOT, Settings
+from tests.discord_harness import Harness, bot_settings, invite_permissions, running_bot
 from tests.fakediscord import (
     ADMIN,
     ADMIN_ROLE_ID,
@@ -447,7 +447,7 @@ async def test_another_servers_admin_cannot_touch_the_library(
 
 async def test_the_admin_role_by_id_may_administer(harness: Harness) -> None:
     """A member without Manage Server but with ADMIN_ROLE_ID (by id) may reindex once a
-    server admin allows the role under Integrations (as the README says); a role that an
+    server admin allows the role under Integrations (as docs/discord.md says); a role that an
     override lets in but whose id is not ADMIN_ROLE_ID may not."""
     librarian = user(700000000000000055, "lena_librarian")
     q = harness.server.interaction("reindex", who=librarian, roles=[str(ADMIN_ROLE_ID)])
@@ -880,7 +880,7 @@ async def test_two_processes_split_the_shards_and_share_one_library(
             server.api,
             server.gateway_url,
             env={**env, "SHARD_IDS": str(shard)},
-            cwd=README.parent,
+            cwd=ROOT,
             stdout=asyncio.subprocess.DEVNULL,
             stderr=asyncio.subprocess.DEVNULL,
         )  # fmt: skip

@@ -4,11 +4,11 @@ read back newest-intact-first.
 Layout of ``INDEX_DIR``::
 
     CURRENT                 name of the live generation (replaced atomically)
-    generations/<name>/     one generation's files (:mod:`bot.index.snapshot`) --
+    generations/<name>/     one generation's files (:mod:`bot.index.storage`) --
                             complete or absent, never half-written
     embeddings.sqlite       the embedding cache shared by all generations
     audit.sqlite            who changed the library, when
-    query-model/            the model's checked ONNX export for questions (bot/query_model.py)
+    query-model/            the model's checked ONNX export (:mod:`bot.index.query_model`)
     .lock                   serialises writers (filelock)
 
 Readers open ``CURRENT`` and the generation it names; a generation is only ever named

@@ -162,7 +162,7 @@ def run(settings: Settings) -> int:
     token = settings.discord_token
     if not token:
         print(
-            "error: DISCORD_TOKEN is not set (put it in .env; see README, Discord setup)",
+            "error: DISCORD_TOKEN is not set (put it in .env; see docs/discord.md)",
             file=sys.stderr,
         )
         return 2

@@ -22,7 +22,8 @@ __all__ = ["EXACT_UP_TO", "DenseIndex", "FlatIndex", "HnswIndex", "build", "desc
            "load", "search_kind"]  # fmt: skip
 
 #: Up to this many passages a question scans every passage vector (exact, FAISS flat);
-#: past it they go into an HNSW graph. bench/bench_scale.py measures both (README table).
+#: past it they go into an HNSW graph. ``python -m bench.bench_scale`` measures both
+#: (bench/README.md).
 EXACT_UP_TO = 100_000
 _KINDS: dict[str, type[FlatIndex] | type[HnswIndex]] = {"exact": FlatIndex, "hnsw": HnswIndex}
 _MMAP = getattr(faiss, "IO_FLAG_MMAP_IFC", 0)
