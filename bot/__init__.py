@@ -1,3 +1,3 @@
 """Essay explainer: verbatim, attributed answers from a library of essays."""
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
