@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +43,19 @@ def asked(snap: Any, text: str, vector: np.ndarray | None = None) -> Question:
     given here instead of the model's (a zero vector when none is given)."""
     v = np.zeros(384, dtype=np.float32) if vector is None else vector
     return read_question(snap, text, lambda texts: [(v, None) for _ in texts])
+
+
+@pytest.fixture(autouse=True)
+def root_log_handlers() -> Iterator[None]:
+    """A test that runs the bot leaves no handler on the root logger (discord.py's
+    ``setup_logging`` adds one) writing to a stream the test captured and closed."""
+    root = logging.getLogger()
+    before, level = list(root.handlers), root.level
+    yield
+    for handler in root.handlers[:]:
+        if handler not in before:
+            root.removeHandler(handler)
+    root.setLevel(level)
 
 
 @pytest.fixture(autouse=True)

@@ -650,6 +650,13 @@ class FakeDiscord:
         """Every request Discord would have refused."""
         return [c for c in self.calls if c.status >= 400]
 
+    def add_channel(self, name: str) -> int:
+        """A new text channel of server GUILD_ID (before the bot connects: it learns the
+        server's channels when it does); returns its id."""
+        cid = int(snowflake())
+        self.channels[str(cid)] = _channel(cid, GUILD_ID, name)
+        return cid
+
     # --- what users do ----------------------------------------------------------------
 
     def interaction(

@@ -13,6 +13,7 @@ import pytest
 from bot.admin.library import LibraryAdmin
 from bot.answer.engine import Engine
 from bot.answer.results import Excerpt
+from bot.errors import StoreUnavailable
 from bot.frontends.cli import main
 from bot.index.cache import EmbeddingCache
 from bot.index.generations import current_generation, intact
@@ -135,7 +136,7 @@ def test_a_full_disk_keeps_the_embedding_cache(
     monkeypatch.setattr(EmbeddingCache, "_open", staticmethod(no_space))
     admin = LibraryAdmin(private_engine)
     folder = sorted(p.name for p in private_engine.settings.seeds_dir.iterdir())
-    with pytest.raises(OSError, match="disk is full"):
+    with pytest.raises(StoreUnavailable, match="disk is full"):
         admin.add("convoys.md", ESSAY.encode())
     assert not list(cache.parent.glob("embeddings.sqlite.damaged-*"))
     assert hashlib.sha256(cache.read_bytes()).hexdigest() == before
@@ -158,7 +159,7 @@ def test_a_cache_that_fills_while_writing_fails_cleanly(
         return db
 
     monkeypatch.setattr(EmbeddingCache, "_open", staticmethod(filling))
-    with pytest.raises(OSError, match="disk is full"):
+    with pytest.raises(StoreUnavailable, match="disk is full"):
         LibraryAdmin(private_engine).add("convoys.md", ESSAY.encode())
     monkeypatch.setattr(EmbeddingCache, "_open", staticmethod(opened))
     assert not list(cache_path.parent.glob("embeddings.sqlite.damaged-*"))

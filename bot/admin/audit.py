@@ -3,6 +3,10 @@
 A change is written down before it starts (its intent: what it will do, ``ok`` still
 unknown) and completed when it ends, so a change cut short, even by ``kill -9``, is found
 at the next start and finished or undone (:func:`bot.admin.library.recover`).
+
+A log that cannot be used (damaged, locked, on a full or read-only disk) refuses every
+change with :class:`AuditUnavailable`, which names the cause in one line; readers never
+need it (:meth:`AuditLog.has_pending` only looks, read-only, without waiting).
 """
 
 from __future__ import annotations
@@ -10,9 +14,24 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bot.errors import StoreUnavailable, store_problem
+
+#: Cost bound: how long a reader looks for interrupted changes before it answers anyway
+#: (seconds; a writer holds the log for milliseconds).
+READER_WAIT = 0.5
+#: Cost bound: how long a change waits for the log while another process writes to it.
+WRITER_WAIT = 60.0
+
+
+class AuditUnavailable(StoreUnavailable):
+    """The audit log cannot be used now; the message says why. No change may go ahead
+    without its intent written down, so every change is refused until it can."""
 
 
 @dataclass(frozen=True)
@@ -37,26 +56,52 @@ class AuditLog:
     once; nothing is ever deleted."""
 
     FILE = "audit.sqlite"
+    _SCHEMA = ("CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, at TEXT, who TEXT,"
+               " action TEXT, target TEXT, ok INTEGER, detail TEXT)")  # fmt: skip
 
-    def __init__(self, index_dir: Path) -> None:
-        index_dir.mkdir(parents=True, exist_ok=True)
+    def __init__(self, index_dir: Path, wait: float = WRITER_WAIT) -> None:
         self.path = index_dir / self.FILE
-        with self._db() as db:
-            db.execute(
-                "CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY, at TEXT, who TEXT,"
-                " action TEXT, target TEXT, ok INTEGER, detail TEXT)"
-            )
+        self.wait = wait
 
-    def _db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, timeout=60)
+    @classmethod
+    def has_pending(cls, index_dir: Path) -> bool:
+        """Whether a change was written down and never completed: looked up read-only,
+        waiting at most :data:`READER_WAIT` (what a reader checks before it answers).
+
+        Raises:
+            AuditUnavailable: The log cannot be read.
+        """
+        path = index_dir / cls.FILE
+        if not path.exists():
+            return False
+        with _guarded(path):
+            db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True,
+                                 timeout=READER_WAIT)  # fmt: skip
+            try:
+                tables = db.execute("SELECT 1 FROM sqlite_master WHERE name = 'audit'")
+                if tables.fetchone() is None:
+                    return False
+                return db.execute("SELECT 1 FROM audit WHERE ok IS NULL").fetchone() is not None
+            finally:
+                db.close()
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        """A connection to the log (created with its table on first use), any failure
+        turned into :class:`AuditUnavailable`."""
+        with _guarded(self.path):
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            db = sqlite3.connect(self.path, timeout=self.wait)
+            try:
+                with db:
+                    db.execute(self._SCHEMA)
+                    yield db
+            finally:
+                db.close()
 
     def _write(self, sql: str, values: tuple[Any, ...]) -> int:
-        db = self._db()
-        try:
-            with db:
-                return int(db.execute(sql, values).lastrowid or 0)
-        finally:
-            db.close()
+        with self._db() as db:
+            return int(db.execute(sql, values).lastrowid or 0)
 
     def record(self, who: str, action: str, target: str, ok: bool, **detail: Any) -> None:
         """Append an entry for something already done (or refused)."""
@@ -84,18 +129,14 @@ class AuditLog:
     def _update(
         self, entry_id: int, ok: bool | None, target: str | None, detail: dict[str, Any]
     ) -> None:
-        db = self._db()
-        try:
-            with db:
-                row = db.execute("SELECT target, detail FROM audit WHERE id = ?", (entry_id,))
-                old_target, old = row.fetchone()
-                merged = json.dumps({**json.loads(old), **detail}, default=str)
-                db.execute(
-                    "UPDATE audit SET ok = ?, target = ?, detail = ? WHERE id = ?",
-                    (None if ok is None else int(ok), target or old_target, merged, entry_id),
-                )
-        finally:
-            db.close()
+        with self._db() as db:
+            row = db.execute("SELECT target, detail FROM audit WHERE id = ?", (entry_id,))
+            old_target, old = row.fetchone()
+            merged = json.dumps({**json.loads(old), **detail}, default=str)
+            db.execute(
+                "UPDATE audit SET ok = ?, target = ?, detail = ? WHERE id = ?",
+                (None if ok is None else int(ok), target or old_target, merged, entry_id),
+            )
 
     def entries(self, limit: int = 100) -> list[AuditEntry]:
         """The latest entries, newest first."""
@@ -106,16 +147,22 @@ class AuditLog:
         return self._select("WHERE ok IS NULL ORDER BY id", ())
 
     def _select(self, where: str, values: tuple[Any, ...]) -> list[AuditEntry]:
-        db = self._db()
-        try:
+        with self._db() as db:
             rows = db.execute(
                 f"SELECT at, who, action, target, ok, detail, id FROM audit {where}", values
             ).fetchall()
-        finally:
-            db.close()
         return [
             AuditEntry(
                 r[0], r[1], r[2], r[3], None if r[4] is None else bool(r[4]), json.loads(r[5]), r[6]
             )  # fmt: skip
             for r in rows
         ]
+
+
+@contextmanager
+def _guarded(path: Path) -> Iterator[None]:
+    """Any failure to use the log at `path` as :class:`AuditUnavailable`, naming why."""
+    try:
+        yield
+    except (sqlite3.Error, OSError) as exc:
+        raise AuditUnavailable(store_problem(exc, f"the audit log {path}")) from exc

@@ -9,15 +9,18 @@ by a :class:`~bot.admin.transaction.Transaction` (the one order, and its undoing
 from __future__ import annotations
 
 import hashlib
+import logging
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from bot.admin.audit import AuditLog
+from bot.admin.audit import READER_WAIT, WRITER_WAIT, AuditLog, AuditUnavailable
 from bot.admin.transaction import RejectedError, Transaction, Unfinished
 from bot.answer.engine import Engine
+from bot.errors import UserError, store_problem
 from bot.index.build import IndexReport, lock_for
 from bot.index.generations import Progress, no_progress
 from bot.ingest.convert import Converted, convert_upload
@@ -30,6 +33,8 @@ from bot.ingest.documents import (
     split_front_matter,
 )
 from bot.ingest.model import META_KEYS, Document, DocumentError
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -57,12 +62,32 @@ def _body_hash(doc: Document) -> str:
 
 
 def recover(engine: Engine) -> list[str]:
-    """Finish or undo what a killed process left half-done (see
+    """Finish or undo what a killed process left half-done, where it can (see
     :meth:`~bot.admin.transaction.Transaction.recover`); front ends call it at start,
-    before serving. Touches nothing where no change was ever made."""
-    if not (engine.settings.index_dir / AuditLog.FILE).exists():
+    before serving. It never stops or holds up a reader: it only looks (read-only,
+    briefly) unless a change was left open, and a log it cannot use or a repair that
+    fails is one warning (the next admin action tries again, and refuses until it
+    can). Touches nothing where no change was ever made.
+
+    Returns:
+        What was done, a line per change.
+    """
+    index_dir = engine.settings.index_dir
+    try:
+        if not AuditLog.has_pending(index_dir):
+            return []
+        admin = LibraryAdmin(engine, audit_wait=READER_WAIT)
+        return admin.recover()
+    except Exception as exc:  # noqa: BLE001 - a reader answers whatever went wrong here
+        if isinstance(exc, UserError):
+            why = str(exc)
+        elif isinstance(exc, OSError | sqlite3.Error):
+            why = store_problem(exc, str(getattr(exc, "filename", None) or index_dir))
+        else:
+            why = _reason(exc)
+        log.warning("could not look for interrupted library changes (%s); answering anyway, "
+                    "and the next admin action tries again", why)  # fmt: skip
         return []
-    return LibraryAdmin(engine).recover()
 
 
 class LibraryAdmin:
@@ -72,10 +97,10 @@ class LibraryAdmin:
         engine: The engine whose settings name the library and index folders.
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, audit_wait: float = WRITER_WAIT) -> None:
         self.engine = engine
         self.settings = engine.settings
-        self.audit = AuditLog(self.settings.index_dir)
+        self.audit = AuditLog(self.settings.index_dir, wait=audit_wait)
         self.transaction = Transaction(engine, self.audit)
 
     # --- helpers ----------------------------------------------------------------------
@@ -112,18 +137,34 @@ class LibraryAdmin:
         its writer holds the lock, or after its writer died.) A reindex, which changes no
         file, lets the build take the lock (and say how long it waited)."""
         with lock_for(self.settings) if locked else nullcontext():
+            repaired = self.transaction.repair() if locked else self.transaction.recover()
+            for line in repaired:  # what readers left for the next admin action
+                log.warning("recovered an interrupted change: %s", line)
             intent = self.audit.begin(who, action, target, **detail)
             record: dict[str, Any] = {}
             try:
                 yield intent, record
             except Unfinished as exc:
-                self.audit.note(intent, reason=_reason(exc.__cause__ or exc))
+                self._complete(intent, None, reason=_reason(exc.__cause__ or exc))
                 raise (exc.__cause__ or exc) from None
             except BaseException as exc:
-                self.audit.finish(intent, False, record.pop("target", None),
-                                  reason=_reason(exc), **record)  # fmt: skip
+                self._complete(intent, False, record.pop("target", None),
+                               reason=_reason(exc), **record)  # fmt: skip
                 raise
             self.audit.finish(intent, True, record.pop("target", None), **record)
+
+    def _complete(self, intent: int, ok: bool | None, target: str | None = None,
+                  **detail: Any) -> None:  # fmt: skip
+        """Record how a failed change ended, if the log can be written; else leave its
+        intent open (the next admin action finishes or undoes it) and let the change's
+        own failure be what the admin reads."""
+        try:
+            if ok is None:
+                self.audit.note(intent, **detail)
+            else:
+                self.audit.finish(intent, ok, target, **detail)
+        except AuditUnavailable as exc:
+            log.error("could not record how change %d ended: %s", intent, exc)
 
     def recover(self) -> list[str]:
         """Finish or undo the changes a killed process left half-done

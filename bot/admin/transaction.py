@@ -213,25 +213,38 @@ class Transaction:
         return self.settings.index_dir / "removed" / f"{stamp}-{intent}-{path.name}"
 
     def recover(self) -> list[str]:
-        """Finish or undo the changes a killed process left half-done, so that folder
-        and index agree before anything is served: a change the live index holds is
-        finished, any other undone. Skipped while another process holds the writers'
-        lock (its change is under way, not cut short).
+        """Finish or undo the changes a killed process left half-done (:meth:`repair`),
+        unless another process holds the writers' lock (its change is under way, not cut
+        short): then nothing is done and nothing waits.
 
         Returns:
             What was done, a line per change.
+
+        Raises:
+            AuditUnavailable: The audit log cannot be used.
         """
-        if not self.audit.pending():
-            return []
         lock = lock_for(self.settings)
         try:
             lock.acquire(timeout=0)
         except Timeout:
             return []
         try:
-            return [self._repair(entry) for entry in self.audit.pending()]
+            return self.repair()
         finally:
             lock.release()
+
+    def repair(self) -> list[str]:
+        """Finish or undo every change the audit log holds open, so that folder and index
+        agree: a change the live index holds is finished, any other undone. The caller
+        holds the writers' lock.
+
+        Returns:
+            What was done, a line per change.
+
+        Raises:
+            AuditUnavailable: The audit log cannot be used.
+        """
+        return [self._repair(entry) for entry in self.audit.pending()]
 
     def _repair(self, entry: AuditEntry) -> str:
         d = entry.detail

@@ -11,6 +11,7 @@ import dataclasses
 import functools
 import logging
 import re
+import sqlite3
 import threading
 import unicodedata
 from collections.abc import Callable
@@ -30,7 +31,7 @@ from bot.answer.summarize import Summary, essay_summary, perspectives, topic_sum
 from bot.answer.whosaid import MIN_WORDS as WHOSAID_MIN_WORDS
 from bot.answer.whosaid import WhoSaid, who_said, words
 from bot.answer.windows import CONTEXT, context
-from bot.errors import UserError
+from bot.errors import UserError, store_problem
 from bot.index.build import IndexReport, Staged, build_index, changed_since_index, is_stale
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder
@@ -135,6 +136,7 @@ class Engine:
         self._feedback: FeedbackStore | None = None
         self._answering: Answering | None = None
         self._passed_over: set[str] = set()  # generations found damaged while answering
+        self._warned: set[str] = set()  # stores answered without, each said once
 
     @property
     def embedder(self) -> Embedder:
@@ -269,13 +271,28 @@ class Engine:
         found = answer(snap, read, k=k, answering=self.answering, doc_id=doc_id,
                        demote=demote, reader=self.embedder.token_vectors)  # fmt: skip
         if found.abstained and asker is not None:
-            self.feedback.declined(q, read.vector, asker.user_id, asker.server)
+            try:
+                self.feedback.declined(q, read.vector, asker.user_id, asker.server)
+            except (sqlite3.Error, OSError) as exc:
+                self._without("the question log", exc)
         return found
+
+    def _without(self, what: str, exc: BaseException) -> None:
+        """Answer without the community's store (damaged, locked, on a full or read-only
+        disk): said once per process and store, in one log line."""
+        problem = store_problem(exc, f"{what} {self.feedback.path}")
+        if problem not in self._warned:
+            self._warned.add(problem)
+            log.warning("%s; answering without it", problem)
 
     def _demoter(self, qvec: np.ndarray) -> Callable[[Ranked], float] | None:
         """How much the community's 👎 on similar questions lowers an excerpt (by overlap
         with the rated span), or None when nothing applies."""
-        rated = self.feedback.demotions(qvec)
+        try:
+            rated = self.feedback.demotions(qvec)
+        except (sqlite3.Error, OSError) as exc:
+            self._without("the community's ratings", exc)
+            return None
         if not rated:
             return None
 

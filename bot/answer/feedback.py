@@ -41,6 +41,11 @@ HALF_LIFE_DAYS = 90.0
 GROUP_SIMILAR = 0.75
 #: Definition: seconds in a day.
 DAY = 86400.0
+#: Cost bound: how long a question waits for the store while another process writes to
+#: it, before it is answered without the ratings (or without logging a decline).
+QUESTION_WAIT = 0.5
+#: Cost bound: how long a rating or an admin's listing waits for the store.
+WRITE_WAIT = 5.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS ratings (
@@ -106,13 +111,13 @@ class FeedbackStore:
         return cls(settings.index_dir / "feedback.sqlite", settings.feedback_retention_days)
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def _db(self, wait: float = WRITE_WAIT) -> Iterator[sqlite3.Connection]:
         with self._lock:
             # The schema once per store (and again if the file went), not on every question.
             new = not self._created or not self.path.exists()
             if new:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.path)
+            db = sqlite3.connect(self.path, timeout=wait)
             try:
                 if new:
                     db.executescript(_SCHEMA)
@@ -122,10 +127,10 @@ class FeedbackStore:
             finally:
                 db.close()
 
-    def user_key(self, user_id: str) -> str:
+    def user_key(self, user_id: str, wait: float = WRITE_WAIT) -> str:
         """A user id as stored: salted and hashed."""
         if self._salt is None:
-            with self._db() as db:
+            with self._db(wait) as db:
                 row = db.execute("SELECT value FROM salt").fetchone()
                 if row is None:
                     row = (secrets.token_hex(16),)
@@ -165,8 +170,8 @@ class FeedbackStore:
     def declined(self, question: str, qvec: np.ndarray, user_id: str, server: str | None) -> None:
         """Record a question the library declined."""
         blob = np.asarray(qvec, dtype=np.float32).tobytes()
-        user = self.user_key(user_id)  # before taking the lock: it takes it too
-        with self._db() as db:
+        user = self.user_key(user_id, QUESTION_WAIT)  # before the lock: it takes it too
+        with self._db(QUESTION_WAIT) as db:
             self._purge(db)
             db.execute(
                 "INSERT INTO declined (time, user, server, question, qvec) VALUES (?,?,?,?,?)",
@@ -190,7 +195,7 @@ class FeedbackStore:
         """How much each down-rated excerpt is lowered for this question (empty: none)."""
         if not self.path.exists():
             return {}
-        with self._db() as db:
+        with self._db(QUESTION_WAIT) as db:
             rows = db.execute(
                 "SELECT user, qvec, doc_id, start, end, time FROM ratings"
                 " WHERE vote < 0 AND revoked = 0"

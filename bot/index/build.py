@@ -12,6 +12,7 @@ from typing import Any
 
 from filelock import FileLock, Timeout
 
+from bot.errors import StoreUnavailable, store_problem
 from bot.index.ann import describe_search, search_kind
 from bot.index.cache import EmbeddingCache
 from bot.index.chunks import DocChunks, chunk_document
@@ -166,14 +167,29 @@ def changed_since_index(settings: Settings, model_key: str) -> list[str] | None:
 _LOCKS: dict[str, FileLock] = {}
 
 
+class WritersLock(FileLock):
+    """A file lock whose file cannot be made (a full or read-only disk) refuses in one
+    line, naming why (:class:`~bot.errors.StoreUnavailable`); waiting stays a Timeout."""
+
+    def acquire(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().acquire(*args, **kwargs)
+        except Timeout:
+            raise
+        except OSError as exc:
+            where = f"the writers' lock {self.lock_file}"
+            raise StoreUnavailable(store_problem(exc, where)) from exc
+
+
 def lock_for(settings: Settings) -> FileLock:
     """The writers' lock of an index folder: one object per folder in a process, so a
     thread that holds it may take it again (an add that reindexes), while other threads
     and processes wait."""
-    settings.index_dir.mkdir(parents=True, exist_ok=True)
+    if not settings.index_dir.is_dir():
+        settings.index_dir.mkdir(parents=True, exist_ok=True)
     path = str((settings.index_dir / ".lock").resolve())
     if path not in _LOCKS:
-        _LOCKS[path] = FileLock(path, thread_local=True)
+        _LOCKS[path] = WritersLock(path, thread_local=True)
     return _LOCKS[path]
 
 

@@ -3,7 +3,6 @@ changed (after simonw/llm's ``Collection.content_hash``)."""
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import sqlite3
@@ -14,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from bot.errors import StoreUnavailable, store_problem
 from bot.index.embed import PassageVectors
 
 log = logging.getLogger(__name__)
@@ -28,11 +28,9 @@ def _damaged(exc: sqlite3.Error) -> bool:
     return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _DAMAGE
 
 
-def _unusable(path: Path, exc: sqlite3.Error) -> OSError:
+def _unusable(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
     """The error a build reports when the cache cannot be written (the cache is kept)."""
-    code = errno.ENOSPC if (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF == 13 else None
-    what = "the disk is full" if code else str(exc)
-    return OSError(code or errno.EIO, f"cannot write the embedding cache {path.name}: {what}")
+    return StoreUnavailable(store_problem(exc, f"the embedding cache {path}"))
 
 
 class EmbeddingCache:

@@ -24,12 +24,14 @@ import logging
 import os
 import re
 import shutil
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
+from bot.errors import StoreUnavailable, is_full_disk, store_problem
 from bot.index import ann
 from bot.index.chunks import DocChunks
 from bot.index.lexical import LexicalIndex
@@ -151,6 +153,28 @@ def write_generation(
     gens.mkdir(parents=True, exist_ok=True)
     name = _new_generation_name(gens)
     tmp = index_dir / f".tmp-{name}"
+    try:
+        return _write(index_dir, tmp, name, chunks, manifest, dim, extras, stage)
+    except (OSError, sqlite3.Error) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)  # never named live: the live one stands
+        if is_full_disk(exc):
+            where = f"the new index generation in {index_dir}"
+            raise StoreUnavailable(store_problem(exc, where)) from exc
+        raise
+
+
+def _write(
+    index_dir: Path,
+    tmp: Path,
+    name: str,
+    chunks: list[DocChunks],
+    manifest: dict[str, Any],
+    dim: int,
+    extras: dict[str, Any] | None,
+    stage: Callable[[str], None],
+) -> str:
+    """:func:`write_generation`'s steps, in `tmp` until it is renamed into place."""
+    gens = index_dir / "generations"
     tmp.mkdir()
     stage("write-sqlite")
     essays = write_rows(tmp, chunks)

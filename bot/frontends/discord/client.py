@@ -20,8 +20,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.admin.library import LibraryAdmin
+from bot.admin.library import LibraryAdmin, recover
 from bot.answer.engine import Engine
+from bot.errors import store_problem
 from bot.frontends.discord.cogs import EXTENSIONS
 from bot.frontends.discord.embeds import NO_MENTIONS
 from bot.frontends.discord.interactions import Cooldowns, Interaction, report_error
@@ -76,7 +77,7 @@ class ExplainerBot(commands.AutoShardedBot):
 
     async def setup_hook(self) -> None:
         started = time.perf_counter()
-        for line in await asyncio.to_thread(self.admin.recover):  # before serving
+        for line in await asyncio.to_thread(recover, self.engine):  # before serving
             log.warning("recovered an interrupted change: %s", line)
         await asyncio.to_thread(self.engine.warm_up)
         log.info("model and index loaded in %.1f s", time.perf_counter() - started)
@@ -135,8 +136,15 @@ class ExplainerBot(commands.AutoShardedBot):
             return set()
 
     def _remember_guilds(self, guilds: set[int]) -> None:
-        self._registrations.parent.mkdir(parents=True, exist_ok=True)
-        self._registrations.write_text(json.dumps(sorted(guilds)))
+        """Note where the commands are registered (a full or read-only disk only means a
+        later run cannot empty a server it no longer serves: said in the log)."""
+        try:
+            self._registrations.parent.mkdir(parents=True, exist_ok=True)
+            self._registrations.write_text(json.dumps(sorted(guilds)))
+        except OSError as exc:
+            log.warning(
+                "%s", store_problem(exc, f"the note of registrations {self._registrations}")
+            )
 
     @property
     def _registrations(self) -> Path:
