@@ -19,6 +19,7 @@ import yarl
 from discord.http import Route
 
 from bot.answer.engine import Engine
+from bot.frontends.discord import views
 from bot.frontends.discord.client import ExplainerBot
 from bot.frontends.discord.embeds import NAME_RE
 from bot.index.embed import Embedder
@@ -914,3 +915,27 @@ async def test_two_processes_split_the_shards_and_share_one_library(
             proc.terminate()
         await asyncio.gather(*(p.wait() for p in procs))
         await server.stop()
+
+
+async def test_past_the_live_answers_bound_the_oldest_buttons_say_ask_again(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A crowd cannot grow the bot without bound: past LIVE_VIEWS live answers, the
+    oldest answer's buttons are let go, and a press on them is told to ask again."""
+    monkeypatch.setattr(views, "LIVE_VIEWS", 2)
+    sent = []
+    for question in ("Can a ceasefire with Russia hold?", "Why can't Putin afford to end the war?",
+                     "Does Russia honour the treaties it signs?"):  # fmt: skip
+        q = harness.server.interaction("ask", [{"name": "question", "type": 3, "value": question}])
+        await harness.command(q)
+        await harness.followup(q)
+        sent.append([m for m in harness.server.messages.values() if m.get("components")][-1])
+    assert len(harness.bot.live_views) == 2
+    for message, live in zip(sent, (False, True, True), strict=True):
+        ids = {c["label"]: c["custom_id"] for r in message["components"] for c in r["components"]}
+        press = harness.server.component(message, ids["More excerpts"])
+        await harness.command(press)
+        reply = harness.callback(press).json
+        assert (reply["type"] == 7) is live  # the answer pages on, or:
+        assert live or "expired" in reply["data"]["content"]
+    assert not harness.errors

