@@ -37,7 +37,8 @@ from typing import Any
 import numpy as np
 
 from bench.common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
-from bot.answer.engine import Engine, clean_question
+from bot.answer.engine import Engine
+from bot.answer.inputs import clean_question
 from bot.answer.results import Answer, Excerpt, make_excerpt
 from bot.answer.retrieve import retrieve
 from bot.answer.windows import RERANK

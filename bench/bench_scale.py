@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from bench.common import INDEXES, ROOT, SHARED_EVAL, index_dir, percentiles, save_result
-from bot.answer.engine import Engine, clean_question
+from bot.answer.engine import Engine
+from bot.answer.inputs import clean_question
 from bot.index.cache import EmbeddingCache
 from bot.index.chunks import chunk_document
 from bot.index.embed import Embedder, PassageVectors

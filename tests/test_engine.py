@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from bot.answer.ask import answer
-from bot.answer.engine import Engine, InputError
+from bot.answer.engine import Engine
+from bot.answer.inputs import InputError
 from bot.answer.question import question_form
 from bot.frontends.evaluate import evaluate
 from bot.frontends.text import attribution, render_answer

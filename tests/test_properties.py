@@ -7,7 +7,8 @@ import re
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.answer.engine import Engine, InputError
+from bot.answer.engine import Engine
+from bot.answer.inputs import InputError
 from bot.ingest.documents import library_files, read_document
 from tests.conftest import SEEDS
 from tests.published import assert_published

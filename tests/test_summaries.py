@@ -8,7 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from bot.answer.engine import Engine, InputError
+from bot.answer.engine import Engine
+from bot.answer.inputs import InputError
 from bot.answer.summarize import Summary
 from bot.frontends.cli import main
 from tests.conftest import SEEDS

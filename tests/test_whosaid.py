@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.answer.engine import Engine, InputError
+from bot.answer.engine import Engine
+from bot.answer.inputs import InputError
 from bot.answer.whosaid import WhoSaid, allowed_differences, words
 from bot.index.embed import Embedder
 from bot.settings import ROOT, Settings

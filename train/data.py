@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from bench.common import INDEXES, ROOT, SHARED_EVAL, index_dir
-from bot.answer.engine import Engine, clean_question
+from bot.answer.engine import Engine
+from bot.answer.inputs import clean_question
 from bot.frontends.evaluate import normalise, out_of_scope, read_questions
 from bot.index.embed import Embedder
 from bot.settings import Settings

@@ -39,7 +39,8 @@ from typing import Any
 import numpy as np
 
 from bot.answer import late
-from bot.answer.engine import Engine, clean_question
+from bot.answer.engine import Engine
+from bot.answer.inputs import clean_question
 from bot.answer.learned import sidecar
 from bot.answer.question import Question
 from bot.answer.retrieve import WEIGHTS, Retrieved, Weights, retrieve

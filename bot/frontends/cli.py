@@ -107,7 +107,7 @@ def _read(
 
 
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
-    from bot.answer.engine import InputError
+    from bot.answer.inputs import InputError
     from bot.frontends.text import answer_json, render_answer
 
     engine = _engine(settings)
