@@ -13,19 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from bot.errors import StoreUnavailable, store_problem
+from bot.errors import StoreUnavailable, is_damaged, store_problem
 from bot.index.embed import PassageVectors
 
 log = logging.getLogger(__name__)
-
-#: SQLite's result codes for a file that is not a sound database (SQLITE_CORRUPT,
-#: SQLITE_NOTADB). Anything else (a full disk, a lock, an I/O error) says nothing about
-#: the cache's contents, and moving an intact cache aside would cost a full re-embed.
-_DAMAGE = {11, 26}
-
-
-def _damaged(exc: sqlite3.Error) -> bool:
-    return (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF in _DAMAGE
 
 
 def _unusable(path: Path, exc: sqlite3.Error) -> StoreUnavailable:
@@ -48,7 +39,9 @@ class EmbeddingCache:
         try:
             self.db = self._open(path)
         except sqlite3.DatabaseError as exc:  # a damaged cache is only lost work: start anew
-            if not _damaged(exc):
+            # Only damage moves the cache aside: anything else (a full disk, a lock) says
+            # nothing of its contents, and an intact cache lost costs a full re-embed.
+            if not is_damaged(exc):
                 raise _unusable(path, exc) from exc
             aside = path.with_name(f"{path.name}.damaged-{time.strftime('%Y%m%dT%H%M%S')}")
             log.warning("embedding cache %s is damaged (%s); moved to %s", path, exc, aside)
