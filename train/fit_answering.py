@@ -45,11 +45,12 @@ from sklearn.linear_model import LogisticRegression
 
 from bot.answer import late
 from bot.answer.late import QUOTES_READ
-from bot.answer.learned import Reorder, delta_sha256, sidecar, standardised
+from bot.answer.learned import Reorder, sidecar, standardised
 from bot.answer.retrieve import SIGNALS, WEIGHTS
 from bot.answer.scope import DECLINE_FEATURES
 from bot.answer.selection import DIVERSITY
 from bot.answer.windows import RERANK, WINDOW_FEATURES, window_weights
+from bot.index.embed import tuning_sha256
 from train.data import FOLDS, available, data_hash, source
 from train.lora_artifact import ARTIFACT
 from train.rank_features import OUT, best_of_each
@@ -348,7 +349,7 @@ def main() -> None:
         sidecar(FOLDS / f"{name}.npz").write_text(json.dumps(fold, indent=1))
         print(name, json.dumps(figures[name]), flush=True)
     shipped = fit(list(libs.values()))
-    shipped["pairs_with"] = {"delta": ARTIFACT.name, "sha256": delta_sha256(ARTIFACT)}
+    shipped["pairs_with"] = {"delta": ARTIFACT.name, "sha256": tuning_sha256(ARTIFACT)}
     shipped["provenance"] = {
         "data_sha256": data_hash(list(libs)), **made_by, "libraries": list(libs),
         "features": "train/rank_features.py under each library's leave-one-out model",

@@ -11,7 +11,6 @@ hand-set :data:`~bot.answer.retrieve.WEIGHTS` and a cosine threshold.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, fields, replace
@@ -22,6 +21,7 @@ import numpy as np
 
 from bot.answer.retrieve import WEIGHTS, Weights
 from bot.answer.scope import DECLINE_FEATURES
+from bot.index.embed import tuning_sha256
 
 #: Judgment: the base model's decline threshold (``Settings.abstain_threshold`` when
 #: unset), chosen on the seeds and library2.
@@ -109,11 +109,6 @@ def sidecar(tuning: Path) -> Path:
     return tuning.with_name(f"{tuning.name.removesuffix('.npz')}.answering.json")
 
 
-def delta_sha256(tuning: Path) -> str:
-    """The SHA-256 of a tuning artifact: what its answering file says it was fitted for."""
-    return hashlib.sha256(tuning.read_bytes()).hexdigest()
-
-
 def _finite(value: Any, what: str) -> float:
     number = float(value)
     if not math.isfinite(number):
@@ -135,7 +130,7 @@ def read_answering(tuning: Path | None) -> Answering:
         return HAND_SET
     data = json.loads(path.read_text(encoding="utf-8"))
     pairs = data.get("pairs_with")
-    if pairs is not None and pairs.get("sha256") != delta_sha256(tuning):
+    if pairs is not None and pairs.get("sha256") != tuning_sha256(tuning):
         raise ValueError(f"{path.name} was fitted for another {tuning.name} (its SHA-256 differs)")
     known = {f.name for f in fields(Weights)}
     given = data.get("weights", {})

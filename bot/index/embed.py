@@ -81,9 +81,10 @@ def resolve_tuning(model: str, tuning: str) -> Path | None:
     return path
 
 
-def tuning_digest(path: Path) -> str:
-    """A short hash of a tuning artifact's bytes (names the tuned model in caches)."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+def tuning_sha256(path: Path) -> str:
+    """The SHA-256 of a tuning artifact's bytes: its first 12 digits name the tuned model
+    in caches; an answering file names the whole of it (what it was fitted for)."""
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def apply_tuning(model: Any, path: Path) -> None:
@@ -145,16 +146,13 @@ class Embedder:
         self.model_path = resolve_model(model)
         self.tuning = resolve_tuning(model, tuning)
         # Hashed once: `key` is read on every staleness check.
-        self._tuning_digest = tuning_digest(self.tuning) if self.tuning else ""
+        self._tuning_digest = tuning_sha256(self.tuning)[:12] if self.tuning else ""
         self.batch_size = batch_size
         self.query_dir = query_dir
         self._model: Any = None
         self._query_model: query_model.OnnxQueryModel | None = None
         self._query_model_tried = query_dir is None
         self._query_lock = threading.Lock()
-        # The texts last embedded through the export as a question (with its variant
-        # without an author's name), and their tokens' vectors from the same pass: what
-        # the question's reread beside its best quotes needs.
 
     @property
     def key(self) -> str:
