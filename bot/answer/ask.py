@@ -87,8 +87,10 @@ def answer(
         ):
             return _declined(snap, question, found.best, learned)
     pool = _relevant(snap, scored, answering.threshold - EXCERPT_MARGIN)
-    if not learned and found.best < NAMED_BUT_COVERED and unknown_names(snap, question.text):
-        return _declined(snap, question, found.best, learned)
+    if not learned and found.best < NAMED_BUT_COVERED:
+        unknown = unknown_names(snap, question.text)
+        if unknown or not pool:
+            return _declined(snap, question, found.best, learned, unknown)
     if not pool:
         return _declined(snap, question, found.best, learned)
     if demote is not None:
@@ -98,12 +100,19 @@ def answer(
     return Answer(question.text, not chosen, chosen, round(found.best, SCORE_DIGITS))
 
 
-def _declined(snap: Snapshot, question: Question, best: float, learned: bool) -> Answer:
+def _declined(
+    snap: Snapshot,
+    question: Question,
+    best: float,
+    learned: bool,
+    unknown: tuple[str, ...] | None = None,
+) -> Answer:
     """A decline that says which names in the question no essay mentions (with no learned
     decision, only when no passage is as close as :data:`NAMED_BUT_COVERED`: a name
-    spelled otherwise is no reason)."""
-    said = learned or best < NAMED_BUT_COVERED
-    unknown = unknown_names(snap, question.text) if said else ()
+    spelled otherwise is no reason); `unknown` when they were looked up already."""
+    if unknown is None:
+        said = learned or best < NAMED_BUT_COVERED
+        unknown = unknown_names(snap, question.text) if said else ()
     return Answer(question.text, True, (), round(best, SCORE_DIGITS), unknown)
 
 
