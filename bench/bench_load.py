@@ -169,16 +169,10 @@ def _settle(asked: list[Asked], calls: list[Call]) -> None:
                 a.answered = at
 
 
-def _peak_rss_mb(pid: int) -> float:
-    """The process's peak resident memory so far (VmHWM), in MB."""
+def _memory_mb(pid: int, field: str = "VmRSS") -> float:
+    """A process's resident memory now (VmRSS) or its peak so far (VmHWM), in MB."""
     status = Path(f"/proc/{pid}/status").read_text()
-    kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
-    return kb / 1024
-
-
-def _rss_mb(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS"))
+    kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith(field))
     return kb / 1024
 
 
@@ -278,12 +272,12 @@ async def soak(crowd: Crowd, questions: list[str], pid: int, total: int,
     for chunk in range(0, total, 100):
         await asyncio.gather(*(one(i) for i in range(chunk, min(total, chunk + 100))))
         if chunk + 100 == 200:
-            start_mb = _rss_mb(pid)
+            start_mb = _memory_mb(pid)
         if (chunk + 100) % 500 == 0 or chunk + 100 == 200:
-            print(f"soak: {chunk + 100} questions, RSS {_rss_mb(pid):.0f} MB", flush=True)
+            print(f"soak: {chunk + 100} questions, RSS {_memory_mb(pid):.0f} MB", flush=True)
         # The server keeps every call; a soak would grow it, not the bot: forget settled ones.
         crowd.server.calls.clear()
-    end_mb = _rss_mb(pid)
+    end_mb = _memory_mb(pid)
     answered = sum(1 for a in asked if a.answered is not None)
     for a in asked:
         if a.answered is None:
@@ -316,8 +310,8 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
         try:
             await asyncio.wait_for(server.ready.wait(), 300)
             await server.wait_for(lambda c: c.method == "PUT" and "commands" in c.path, 300)
-            runs = [("plain", None)] if args.soak else [("plain", None), ("reindex", True)]
-            for name, reindex in runs if not args.soak else []:
+            runs = [] if args.soak else [("plain", False), ("reindex", True)]
+            for name, reindex in runs:
                 since = time.time()
                 server.calls.clear()
                 if reindex:
@@ -326,7 +320,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
                     asked = await crowd_run(crowd, questions, args.questions, args.seconds, rng)
                 lag = _max_lag_ms(lag_file, since, time.time())
                 results[name] = _report(name, asked, args.users, args.seconds, lag,
-                                        _peak_rss_mb(proc.pid))  # fmt: skip
+                                        _memory_mb(proc.pid, "VmHWM"))  # fmt: skip
             if args.soak:
                 results["soak"] = await soak(crowd, questions, proc.pid, args.soak_questions, rng)
         finally:

@@ -140,6 +140,16 @@ def test_an_interrupted_change_is_finished_by_the_next_admin_action(
 # --- a full disk ------------------------------------------------------------------------
 
 
+def _path_of(file: Any) -> Path | None:
+    """The file a path, or a SQLite ``file:`` URI, names (None for a descriptor)."""
+    if not isinstance(file, str | os.PathLike):
+        return None
+    text = os.fspath(file)
+    if isinstance(text, bytes):
+        return None
+    return Path(text.removeprefix("file:").split("?")[0]).resolve()
+
+
 class Disk:
     """The disk of one folder, able to fill up: SQLite databases in it cannot grow (a real
     SQLITE_FULL from a page limit), and writing a file in it fails with ENOSPC."""
@@ -149,13 +159,8 @@ class Disk:
         self.full = False
 
     def holds(self, path: Any) -> bool:
-        if not isinstance(path, str | os.PathLike):
-            return False
-        text = os.fspath(path)
-        if isinstance(text, bytes):
-            return False
-        text = text.removeprefix("file:").split("?")[0]
-        return Path(text).resolve().is_relative_to(self.folder)
+        where = _path_of(path)
+        return where is not None and where.is_relative_to(self.folder)
 
 
 @pytest.fixture
@@ -226,7 +231,8 @@ def read_only(served: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
     def connecting(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
         if disk.holds(database) and "mode=ro" not in os.fspath(database):
-            path = Path(os.fspath(database).removeprefix("file:").split("?")[0]).resolve()
+            path = _path_of(database)
+            assert path is not None
             return connect(f"{path.as_uri()}?mode=ro", *args, **{**kwargs, "uri": True})
         return connect(database, *args, **kwargs)
 
