@@ -36,7 +36,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.common import INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
+from bench.common import BROAD_FOLDS, INDEXES, ROOT, SHARED_EVAL, index_dir, save_result
 from bot.answer.engine import Engine
 from bot.answer.inputs import clean_question
 from bot.answer.results import Answer, Excerpt, make_excerpt
@@ -171,7 +171,7 @@ def _kind_row(name: str, kind: str, system: str, r: dict[str, Any]) -> str:
             f"{r['declines']}/{r['off_topic']} | {r['quote_median']:.0f} |")  # fmt: skip
 
 
-def by_kind(only: list[str], lolo: bool, baselines: bool = True) -> None:
+def by_kind(only: list[str], lolo: bool, baselines: bool = True, broad_folds: bool = False) -> None:
     """Every shared library (or those named), each kind of question scored apart (text
     words, readers' own words, broad), by the engine and the naive RAG at 3- and
     2-sentence windows (unless `baselines` is off: they are deterministic, an earlier
@@ -180,6 +180,8 @@ def by_kind(only: list[str], lolo: bool, baselines: bool = True) -> None:
     With `lolo`, the engine is each library's leave-one-library-out fold (its model delta
     and answering fitted on the other libraries only); else the engine as shipped, whose
     tuning saw every library's text-words set (not held out: say so beside its figures).
+    With `broad_folds`, the engine answers broad questions with the models fitted without
+    the library (``train/fit_broad.py``'s folds) instead of the shipped ones.
     """
     from train.data import available, fold_engine, kind_files, library_folder
 
@@ -194,7 +196,9 @@ def by_kind(only: list[str], lolo: bool, baselines: bool = True) -> None:
         if lolo:
             engine = fold_engine(name)
         else:
-            engine = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)), shipped)
+            fold = BROAD_FOLDS / f"{name}.json"
+            engine = Engine(Settings(seeds_dir=library, index_dir=index_dir(library)), shipped,
+                            broad_file=fold if broad_folds and fold.exists() else None)  # fmt: skip
             engine.index()
         naive = {f"naive RAG, {w} sentences": NaiveRag(library, plain, w)
                  for w in (3, 2)} if baselines else {}  # fmt: skip
@@ -208,7 +212,9 @@ def by_kind(only: list[str], lolo: bool, baselines: bool = True) -> None:
             print("\n".join(table[-len(rows) :]), flush=True)
     table += kinds_summary(results)
     print("\n".join(table))
-    label = "quality-lolo" if lolo else "quality-kinds"
+    label = (
+        "quality-lolo" if lolo else "quality-kinds-broad-folds" if broad_folds else "quality-kinds"
+    )
     save_result("-".join([label, *only]), {"table": table, "libraries": results})
 
 
@@ -250,6 +256,11 @@ def main() -> None:
              "question apart (not held out: its tuning saw the text-words sets)",
     )  # fmt: skip
     parser.add_argument(
+        "--broad-folds", action="store_true",
+        help="with --kinds: broad questions told and answered by models fitted without the "
+             "library (train/fit_broad.py's folds)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-baselines", action="store_true",
         help="with --lolo or --kinds: the engine alone (the naive rows are deterministic: "
              "an earlier run's stand)",
@@ -257,7 +268,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.lolo is not None or args.kinds is not None:
         lolo = args.lolo is not None
-        by_kind(args.lolo if lolo else args.kinds, lolo, baselines=not args.no_baselines)
+        by_kind(args.lolo if lolo else args.kinds, lolo, baselines=not args.no_baselines,
+                broad_folds=args.broad_folds)  # fmt: skip
         return
     embedder = Embedder(query_dir=INDEXES / "query-model")
     plain = Embedder(query_dir=INDEXES / "query-model", tuning="none")  # the naive RAG's

@@ -18,6 +18,8 @@ ROOT = Path(__file__).resolve().parent.parent
 SEEDS = ROOT / "seeds"
 SHARED_EVAL = ROOT.parent / "shared" / "eval"
 INDEXES = Path(__file__).parent / "results" / "indexes"
+#: Each leave-one-library-out fold's broad-question models (``train/fit_broad.py``).
+BROAD_FOLDS = Path(__file__).parent / "results" / "broad"
 
 
 def index_dir(library: Path) -> Path:

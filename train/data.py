@@ -80,11 +80,14 @@ def source(allow_dirty: bool = False, packages: tuple[str, ...] = ()) -> dict[st
             "python": platform.python_version(), "packages": versions}  # fmt: skip
 
 
-def data_hash(names: list[str]) -> str:
-    """SHA-256 over the question sets and library files used (the artifact's provenance)."""
+def data_hash(names: list[str], every_kind: bool = False) -> str:
+    """SHA-256 over the question sets and library files used (the artifact's provenance):
+    the text-words sets, or with `every_kind` all three of each library."""
     h = hashlib.sha256()
     for name in sorted(names):
-        h.update(questions_file(name).read_bytes())
+        sets = kind_files(name).values() if every_kind else [questions_file(name)]
+        for path in sets:
+            h.update(path.read_bytes())
         for path in sorted(library_folder(name).glob("*.md")):
             h.update(path.name.encode() + path.read_bytes())
     return h.hexdigest()

@@ -13,11 +13,12 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from bot.answer import late
+from bot.answer.broad import Broad, main_points
 from bot.answer.late import TokenReader
 from bot.answer.learned import HAND_SET, Answering
 from bot.answer.question import Question
 from bot.answer.results import SCORE_DIGITS, Answer, Quote, Ranked, attribute
-from bot.answer.retrieve import WEIGHTS, retrieve
+from bot.answer.retrieve import WEIGHTS, Retrieved, retrieve
 from bot.answer.scope import decline_features, unknown_names
 from bot.answer.selection import select
 from bot.answer.windows import RERANK, Scored, best_quotes, quote_of
@@ -45,11 +46,13 @@ def answer(
     k: int,
     *,
     answering: Answering = HAND_SET,
+    broad: Broad | None = None,
     doc_id: str | None = None,
     demote: Callable[[Ranked], float] | None = None,
     reader: TokenReader | None = None,
 ) -> Answer:
-    """The best verbatim excerpts for a question, or a decline.
+    """The best verbatim excerpts for a question, or a decline; for a broad question,
+    the sentences that carry the main point of the essay it is about.
 
     Args:
         snap: The loaded index.
@@ -57,6 +60,8 @@ def answer(
         k: How many excerpts at most.
         answering: How to rank and when to decline (learned for a tuned model; see
             :mod:`bot.answer.learned`).
+        broad: How to tell and answer a broad question (learned for a tuned model; see
+            :mod:`bot.answer.broad`); none: every question is answered from passages.
         doc_id: Only search this essay.
         demote: How much to lower each excerpt (the community's feedback); the quotes
             never change, only their order.
@@ -73,6 +78,37 @@ def answer(
         ValueError: An `answering` that rereads, with no `reader`.
     """
     found = retrieve(snap, question, doc_id)
+    said = _from_passages(snap, question, found, k, answering, demote, reader)
+    if broad is None or doc_id is not None or not broad.is_broad(question):
+        return said
+    return _main_points(snap, question, found, k, broad, said)
+
+
+def _main_points(
+    snap: Snapshot, question: Question, found: Retrieved, k: int, broad: Broad, said: Answer
+) -> Answer:
+    """A broad question's answer: the main points of the essay it is about
+    (:func:`~bot.answer.broad.main_points`) in place of the passages' excerpts (`said`).
+    Declined only as the passages' answer was, and never when the question names the
+    essay or its author and nothing no essay mentions (a broad question asks for the
+    gist: it shares few words with any passage)."""
+    points, named = main_points(snap, question, found, broad)
+    if not points or (said.abstained and not (named and not said.unknown_names)):
+        return said
+    chosen = tuple(attribute(snap, q) for q in select(points, k))
+    return Answer(question.text, False, chosen, said.best_similarity)
+
+
+def _from_passages(
+    snap: Snapshot,
+    question: Question,
+    found: Retrieved,
+    k: int,
+    answering: Answering,
+    demote: Callable[[Ranked], float] | None,
+    reader: TokenReader | None,
+) -> Answer:
+    """The excerpts of the passages found, or a decline (see :func:`answer`)."""
     learned = answering.decline is not None
     if not learned and found.best < answering.threshold:
         return _declined(snap, question, found.best, learned)

@@ -14,11 +14,14 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
 
 from bot.answer.ask import answer
+from bot.answer.broad import Broad, read_broad
+from bot.answer.broad import sidecar as broad_sidecar
 from bot.answer.feedback import Asker, FeedbackStore, Rated
 from bot.answer.inputs import InputError, clean_question, match_essays, resolve_essay
 from bot.answer.learned import BASE_THRESHOLD, Answering, read_answering
@@ -96,9 +99,13 @@ class Engine:
         embedder: A model to share (tests pass one); built from settings if omitted.
     """
 
-    def __init__(self, settings: Settings, embedder: Embedder | None = None) -> None:
+    def __init__(
+        self, settings: Settings, embedder: Embedder | None = None, broad_file: Path | None = None
+    ) -> None:
         self.settings = settings
         self._embedder = embedder
+        self._broad_file = broad_file
+        self._broad: tuple[Broad | None] | None = None
         self._snapshot: Snapshot | None = None
         self._lock = threading.RLock()
         self._feedback: FeedbackStore | None = None
@@ -131,6 +138,22 @@ class Engine:
                 learned = replace(learned, threshold=given, decline=None)
             self._answering = learned
         return self._answering
+
+    @property
+    def broad(self) -> Broad | None:
+        """How broad questions are told and answered: what was learned with the model's
+        tuning (``<tuning>.broad.json`` beside it, or the engine's `broad_file`); None
+        for an untuned model, or with ``ABSTAIN_THRESHOLD`` set (the hand-set answering)."""
+        if self._broad is None:
+            tuning = self.embedder.tuning
+            path = self._broad_file or (broad_sidecar(tuning) if tuning is not None else None)
+            hand_set = self.settings.abstain_threshold is not None and self._broad_file is None
+            try:
+                found = None if path is None or hand_set else read_broad(path, tuning)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise SettingsError(f"the model tuning's broad-question file: {exc}") from exc
+            self._broad = (found,)
+        return self._broad[0]
 
     @property
     def _summary_floor(self) -> float:
@@ -236,8 +259,9 @@ class Engine:
             raise InputError(f"No essay called {doc_id!r}. Essays: {', '.join(snap.docs)}")
         read = self.read_question(snap, q)
         demote = self._demoter(read.vector) if feedback else None
-        found = answer(snap, read, k=k, answering=self.answering, doc_id=doc_id,
-                       demote=demote, reader=self.embedder.token_vectors)  # fmt: skip
+        found = answer(snap, read, k=k, answering=self.answering, broad=self.broad,
+                       doc_id=doc_id, demote=demote,
+                       reader=self.embedder.token_vectors)  # fmt: skip
         if found.abstained and asker is not None:
             try:
                 self.feedback.declined(q, read.vector, asker.user_id, asker.server)

@@ -50,7 +50,7 @@ _WHOLE_START = re.compile(r"^[\"“‘'(\[]*[A-Z0-9]")
 _WHOLE = re.compile(r"^[\"“‘'(\[]*[A-Z0-9].*[.!?…][\"”’')\]]*$", re.S)
 
 
-def _standalone(text: str) -> bool:
+def standalone(text: str) -> bool:
     """A whole sentence that makes sense on its own: it starts like a sentence and ends
     like one (not a piece of an over-long sentence), is not a question or a lead-in, and
     does not lean on the sentence before it."""
@@ -114,7 +114,7 @@ def _units(chunks: DocChunks) -> tuple[list[_Unit], int]:
         if text.endswith(":") and _WHOLE_START.match(text):  # a lead-in takes its list
             follow = authored[order + 1 : order + 1 + LIST_ITEMS]
             last = max((j for j in follow if block[j] == block[i]), default=i)
-        elif not _standalone(text):
+        elif not standalone(text):
             continue
         span = authored[order : order + 1 + LIST_ITEMS]  # a lead-in's list is within
         mean = np.sum([vectors[j] for j in span if j <= last], axis=0)
