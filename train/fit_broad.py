@@ -10,17 +10,18 @@ with the serving code. Each rule is fixed before looking at any result:
 
 1. **asks** (broad or not): a logistic regression, classes balanced, over
    :data:`~bot.answer.broad.ASKS_FEATURES`; every question of the sets (in scope and off
-   topic) is an example, the broad sets' the positives. Its cut: the lowest at which the
-   training libraries' other questions taken for broad (each scored by a model fitted
-   without its own library) are at most one a library on average: what the ship rule
-   allows a library to lose.
+   topic) is an example, the broad sets' the positives. Its words are those that the
+   questions of at least :data:`WORD_LIBRARIES` training libraries use (a word readers
+   of several libraries use says how they ask, not what a library is about). Its cut:
+   the lowest at which the training libraries' other questions taken for broad (each
+   scored by a model fitted without its own library) are at most one a library on
+   average: what the ship rule allows a library to lose.
 2. **essay**: a logistic regression over :data:`~bot.answer.broad.ESSAY_FEATURES` of
    each broad question's candidate essays, the essays its row names the positives.
 3. **thesis**: a logistic regression over :data:`~bot.answer.broad.THESIS_FEATURES` of
    every sentence that can stand alone (``bot.index.keypoints.standalone``: what
    :func:`~bot.answer.broad.main_points` reads) of the essays each broad question names,
-   the sentences holding one of
-   its ``must_quote`` phrases the positives. Its L2 strength (384 of its columns are the
+   the sentences holding one of its ``must_quote`` phrases the positives. Its L2 strength (384 of its columns are the
    sentence's vector) is chosen from :data:`THESIS_C_GRID` by leave-one-library-out
    inside the training libraries: the one that most often puts a sentence holding a
    phrase among the top three of the named essays.
@@ -55,6 +56,7 @@ from bot.answer.broad import (
     essay_features,
     essay_sentences,
     main_points,
+    question_words,
     sidecar,
     thesis_features,
 )
@@ -70,6 +72,8 @@ from bot.settings import Settings
 from train.data import available, data_hash, kind_files, library_folder, source
 from train.lora_artifact import ARTIFACT
 
+#: See rule 1.
+WORD_LIBRARIES = 3
 #: The thesis model's L2 strengths tried; the one kept is chosen inside the training libraries.
 THESIS_C_GRID = (0.003, 0.01, 0.03, 0.1)
 
@@ -91,7 +95,7 @@ class Asked:
 class Library:
     name: str
     engine: Engine
-    asks_rows: np.ndarray
+    questions: list[Question]  # every question, every kind
     asks_labels: np.ndarray
     kinds: list[str]
     broad: list[Asked] = field(default_factory=list)
@@ -129,12 +133,12 @@ def read_library(name: str, embedder: Embedder) -> Library:
     for kind, path in kind_files(name).items():
         for item in read_questions(path):
             question = engine.read_question(snap, clean_question(item["question"], 2000))
-            rows.append(asks_features(question))
+            rows.append(question)
             labels.append(kind == "broad")
             kinds.append(kind)
             if kind == "broad":
                 broad.append(_asked(engine, item, question))
-    return Library(name, engine, np.vstack(rows), np.array(labels), kinds, broad)
+    return Library(name, engine, rows, np.array(labels), kinds, broad)
 
 
 def _fit(rows: np.ndarray, labels: np.ndarray, c: float, balanced: bool = False) -> Logistic:
@@ -144,19 +148,33 @@ def _fit(rows: np.ndarray, labels: np.ndarray, c: float, balanced: bool = False)
     return Logistic(mean, scale, model.coef_[0].astype(np.float64), float(model.intercept_[0]))
 
 
-def _fit_asks(libs: list[Library]) -> tuple[Logistic, float]:
-    """The broad-or-not model on these libraries, and its cut (the module's rule 1)."""
+def _vocabulary(libs: list[Library]) -> tuple[str, ...]:
+    """The words of rule 1: used by questions of at least :data:`WORD_LIBRARIES` of them."""
+    seen: dict[str, int] = {}
+    for lib in libs:
+        for word in set().union(*(question_words(q.text) for q in lib.questions)):
+            seen[word] = seen.get(word, 0) + 1
+    return tuple(sorted(w for w, n in seen.items() if n >= WORD_LIBRARIES))
+
+
+def _asks_model(libs: list[Library]) -> tuple[Logistic, tuple[str, ...]]:
+    words = _vocabulary(libs)
+    rows = np.vstack([asks_features(q, words) for m in libs for q in m.questions])
+    labels = np.concatenate([m.asks_labels for m in libs])
+    return _fit(rows, labels, 1.0, balanced=True), words
+
+
+def _fit_asks(libs: list[Library]) -> tuple[Logistic, float, tuple[str, ...]]:
+    """The broad-or-not model on these libraries, its cut and words (rule 1)."""
     others = []
     for lib in libs:
-        rest = [m for m in libs if m is not lib]
-        inner = _fit(np.vstack([m.asks_rows for m in rest]),
-                     np.concatenate([m.asks_labels for m in rest]), 1.0, balanced=True)  # fmt: skip
-        others.append(inner.logits(lib.asks_rows[~lib.asks_labels]))
+        inner, words = _asks_model([m for m in libs if m is not lib])
+        rows = np.vstack([asks_features(q, words) for q in lib.questions])
+        others.append(inner.logits(rows[~lib.asks_labels]))
     scores = np.sort(np.concatenate(others))[::-1]
     cut = float(scores[len(libs)]) if len(scores) > len(libs) else float(scores[-1])
-    rows = np.vstack([m.asks_rows for m in libs])
-    labels = np.concatenate([m.asks_labels for m in libs])
-    return _fit(rows, labels, 1.0, balanced=True), cut
+    model, words = _asks_model(libs)
+    return model, cut, words
 
 
 def _fit_thesis(asked: list[Asked], c: float) -> Logistic:
@@ -181,12 +199,12 @@ def _thesis_c(libs: list[Library]) -> float:
 
 def fit(libs: list[Library]) -> tuple[Broad, float]:
     """All three models on these libraries, and the thesis model's L2 strength."""
-    asks, cut = _fit_asks(libs)
+    asks, cut, words = _fit_asks(libs)
     asked = [a for lib in libs for a in lib.broad]
     essay_labels = [np.array([d in str(a.item["doc"]).split("|") for d in a.essays]) for a in asked]
     essay = _fit(np.vstack([a.essay_rows for a in asked]), np.concatenate(essay_labels), 1.0)
     c = _thesis_c([lib for lib in libs if lib.broad])
-    return Broad(asks, cut, essay, _fit_thesis(asked, c)), c
+    return Broad(asks, cut, essay, _fit_thesis(asked, c), words), c
 
 
 def score(lib: Library, model: Broad) -> dict[str, Any]:
@@ -199,7 +217,7 @@ def score(lib: Library, model: Broad) -> dict[str, Any]:
         shown = select(points, 3)
         hits += bool(_holds([q.quote for q in shown], a.item["must_quote"]).any())
         flagged += model.is_broad(a.question)
-    logits = model.asks.logits(lib.asks_rows)
+    logits = model.asks.logits(np.vstack([asks_features(q, model.words) for q in lib.questions]))
     wrong: dict[str, int] = {}
     for kind, z, broad in zip(lib.kinds, logits.tolist(), lib.asks_labels.tolist(), strict=True):
         if not broad and z > model.cut:
@@ -210,7 +228,11 @@ def score(lib: Library, model: Broad) -> dict[str, Any]:
 
 def as_json(model: Broad) -> dict[str, Any]:
     return {
-        "asks": {"features": list(ASKS_FEATURES), **model.asks.as_dict()},
+        "asks": {
+            "features": list(ASKS_FEATURES),
+            "words": list(model.words),
+            **model.asks.as_dict(),
+        },
         "cut": model.cut,
         "essay": {"features": list(ESSAY_FEATURES), **model.essay.as_dict()},
         "thesis": {"features": list(THESIS_FEATURES), **model.thesis.as_dict()},

@@ -6,7 +6,8 @@ question shares little with them but the author's name).
 Three small logistic models, learned from the shared broad sets by ``train/fit_broad.py``
 (each judged on libraries it never saw), read a question in three steps:
 
-- ``asks``: is the question broad? (its vector, and whether it names an author);
+- ``asks``: is the question broad? (its vector, whether it names an author, and the words
+  it is put in: "gist", "summarize", "stand on" are learned, not listed);
 - ``essay``: which essay is it about? (how much of the title it uses, whether it names the
   author, how close the essay's sentences come to it, the essay's length);
 - ``thesis``: which of that essay's sentences carry its main point? (where the sentence
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +38,7 @@ from bot.ingest.model import Role
 
 #: Definition: the features of each model, in their column order ("vector" is the
 #: question's or the sentence's embedding, one column per dimension).
-ASKS_FEATURES = ("names_author", "vector")
+ASKS_FEATURES = ("names_author", "vector", "words")
 ESSAY_FEATURES = ("title_share", "names_its_author", "names_an_author", "best_cosine",
                   "top_cosines", "mean_cosine", "log_sentences")  # fmt: skip
 THESIS_FEATURES = ("place", "place_squared", "first_tenth", "last_tenth", "first_paragraph",
@@ -57,6 +59,8 @@ TOP_COSINES = 5
 TENTH = 0.1
 #: Definition: a sentence shorter than this many words (a salutation, a fragment).
 FEW_WORDS = 8
+#: Definition: a word of a question, as ``asks`` reads it (apostrophes kept: "what's").
+_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 
 
 @dataclass(frozen=True)
@@ -78,22 +82,33 @@ class Logistic:
 
 @dataclass(frozen=True)
 class Broad:
-    """The three models and the cut above which a question counts as broad (the logit of
-    ``asks``; chosen by ``train/fit_broad.py`` by a rule fixed before fitting)."""
+    """The three models, the cut above which a question counts as broad (the logit of
+    ``asks``; chosen by ``train/fit_broad.py`` by a rule fixed before fitting), and the
+    words ``asks`` reads (those the training questions of several libraries use)."""
 
     asks: Logistic
     cut: float
     essay: Logistic
     thesis: Logistic
+    words: tuple[str, ...]
     source: str = ""
 
     def is_broad(self, question: Question) -> bool:
-        return float(self.asks.logits(asks_features(question)[None, :])[0]) > self.cut
+        row = asks_features(question, self.words)[None, :]
+        return float(self.asks.logits(row)[0]) > self.cut
 
 
-def asks_features(question: Question) -> np.ndarray:
-    """What says a question is broad: whether it names an author, and its vector."""
-    return np.concatenate([[float(bool(question.authors))], question.vector]).astype(np.float64)
+def question_words(text: str) -> set[str]:
+    """A question's words, lowercased, curly apostrophes straight."""
+    return set(_WORD.findall(text.lower().replace("’", "'")))
+
+
+def asks_features(question: Question, words: tuple[str, ...]) -> np.ndarray:
+    """What says a question is broad: whether it names an author, its vector, and which
+    of `words` it uses."""
+    used = question_words(question.text)
+    return np.concatenate([[float(bool(question.authors))], question.vector,
+                           [float(w in used) for w in words]]).astype(np.float64)  # fmt: skip
 
 
 def candidate_essays(snap: Snapshot, question: Question, found: Retrieved) -> list[str]:
@@ -226,15 +241,17 @@ def read_broad(path: Path, tuning: Path | None) -> Broad | None:
     pairs = data.get("pairs_with")
     if pairs is not None and (tuning is None or pairs.get("sha256") != tuning_sha256(tuning)):
         raise ValueError(f"{path.name} was fitted for another model tuning")
-    dimensions = len(data["asks"]["coef"]) - (len(ASKS_FEATURES) - 1)
+    words = tuple(str(w) for w in data["asks"]["words"])
+    dimensions = len(data["thesis"]["coef"]) - (len(THESIS_FEATURES) - 1)
     models = []
     for key, names in (("asks", ASKS_FEATURES), ("essay", ESSAY_FEATURES),
                        ("thesis", THESIS_FEATURES)):  # fmt: skip
         if tuple(data[key]["features"]) != names:
             raise ValueError(f"{path.name}: the {key} model is over other features")
         width = len(names) - 1 + dimensions if "vector" in names else len(names)
+        width += len(words) - 1 if "words" in names else 0
         models.append(_logistic(data[key], width, f"{path.name} {key}"))
     cut = float(data["cut"])
     if not math.isfinite(cut):
         raise ValueError(f"{path.name}: the cut is not a finite number")
-    return Broad(models[0], cut, models[1], models[2], path.name)
+    return Broad(models[0], cut, models[1], models[2], words, path.name)
