@@ -43,6 +43,7 @@ train: $(STAMP)
 	$(PY) -m train.lora_artifact $(TRAIN_DIR)
 	$(PY) -m train.rank_features
 	$(PY) -m train.fit_answering
+	$(PY) -m train.fit_broad
 	$(PY) -m bench.bench_quality --lolo
 
 clean:
