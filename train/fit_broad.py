@@ -21,10 +21,11 @@ with the serving code. Each rule is fixed before looking at any result:
 3. **thesis**: a logistic regression over :data:`~bot.answer.broad.THESIS_FEATURES` of
    every sentence that can stand alone (``bot.index.keypoints.standalone``: what
    :func:`~bot.answer.broad.main_points` reads) of the essays each broad question names,
-   the sentences holding one of its ``must_quote`` phrases the positives. Its L2 strength (384 of its columns are the
-   sentence's vector) is chosen from :data:`THESIS_C_GRID` by leave-one-library-out
-   inside the training libraries: the one that most often puts a sentence holding a
-   phrase among the top three of the named essays.
+   the sentences holding one of its ``must_quote`` phrases the positives. Its L2
+   strength (384 of its columns are the sentence's vector) is chosen from
+   :data:`THESIS_C_GRID` by leave-one-library-out inside the training libraries: the one
+   that most often puts a sentence holding a phrase among the top three of the named
+   essays.
 
 For each library it fits on the others and scores the one left out with
 :func:`bot.answer.broad.main_points` (the serving code): broad questions answered
@@ -116,7 +117,7 @@ def _asked(engine: Engine, item: dict[str, Any], question: Question) -> Asked:
         rows = essay_sentences(snap, doc_id)
         texts = snap.sentence_texts(rows)
         points = np.array([standalone(t) for t in texts], dtype=bool)  # what main_points reads
-        thesis.append(thesis_features(snap, question, rows)[points])
+        thesis.append(thesis_features(snap, rows, question.vector)[points])
         labels.append(_holds(texts, item["must_quote"])[points])
     essay = np.vstack([essay_features(snap, question, d) for d in essays])
     return Asked(item, question, found, essays, essay, np.vstack(thesis),

@@ -150,9 +150,10 @@ def essay_features(snap: Snapshot, question: Question, doc_id: str) -> np.ndarra
     ], dtype=np.float64)  # fmt: skip
 
 
-def thesis_features(snap: Snapshot, question: Question, rows: np.ndarray) -> np.ndarray:
+def thesis_features(snap: Snapshot, rows: np.ndarray, asked: np.ndarray) -> np.ndarray:
     """What says each of an essay's sentences (its rows, :func:`essay_sentences`) carries
-    its main point (:data:`THESIS_FEATURES`), one row each."""
+    its main point (:data:`THESIS_FEATURES`), one row each, read beside the vector of
+    what was asked."""
     n = len(rows)
     vectors = snap.sentence_vectors(rows)
     centre = vectors.mean(axis=0)
@@ -163,7 +164,7 @@ def thesis_features(snap: Snapshot, question: Question, rows: np.ndarray) -> np.
     closes = np.r_[paras[1:] != paras[:-1], True]
     words = np.array([len(t.split()) for t in snap.sentence_texts(rows)])
     asks = np.array([t.rstrip().endswith("?") for t in snap.sentence_texts(rows)])
-    cosine = vectors @ question.vector
+    cosine = vectors @ asked
     rank = np.argsort(np.argsort(-cosine)) / max(n, 1)
     z = (cosine - cosine.mean()) / max(float(cosine.std()), 1e-9)
     size = np.full(n, math.log(max(n, 1)))
@@ -195,22 +196,33 @@ def main_points(
     named = names_essay(snap, question, essays[int(order[0])])
     if named:  # asked for an author's or an essay's view: theirs alone
         order = np.array([i for i in order.tolist() if names_essay(snap, question, essays[i])])
-    quotes: list[Quote] = []
-    for i in order[:ESSAYS_READ].tolist():
-        rows = essay_sentences(snap, essays[i])
-        if not len(rows):
-            continue
-        value = model.thesis.logits(thesis_features(snap, question, rows)) + likely[i]
-        spans, texts = snap.sent_span[rows], snap.sentence_texts(rows)
-        for j, v in enumerate(value.tolist()):
-            if not standalone(texts[j]):
-                continue  # a question, a fragment, a lead-in: no point on its own
-            start, end = int(spans[j][0]), int(spans[j][1])
-            score = round(1 / (1 + math.exp(-v)), SCORE_DIGITS)
-            quotes.append(Quote(essays[i], start, end, int(snap.sent_para[rows[j]]), score,
-                                texts[j]))  # fmt: skip
+    quotes = [point for i in order[:ESSAYS_READ].tolist()
+              for point in essay_points(snap, essays[i], model, question.vector,
+                                        float(likely[i]))]  # fmt: skip
     quotes.sort(key=lambda q: -q.score)
     return quotes, named
+
+
+def essay_points(
+    snap: Snapshot, doc_id: str, model: Broad, asked: np.ndarray, lift: float
+) -> list[Quote]:
+    """An essay's sentences that can stand alone as a point, each scored by how likely
+    it carries the essay's main point, read beside the vector of what was `asked` (the
+    thesis model's logit plus `lift`, as a probability), best first. Left out:
+    questions, fragments, lead-ins (:func:`~bot.index.keypoints.standalone`)."""
+    rows = essay_sentences(snap, doc_id)
+    if not len(rows):
+        return []
+    value = model.thesis.logits(thesis_features(snap, rows, asked)) + lift
+    spans, texts = snap.sent_span[rows], snap.sentence_texts(rows)
+    quotes = []
+    for j, v in enumerate(value.tolist()):
+        if standalone(texts[j]):
+            start, end = int(spans[j][0]), int(spans[j][1])
+            score = round(1 / (1 + math.exp(-v)), SCORE_DIGITS)
+            quotes.append(Quote(doc_id, start, end, int(snap.sent_para[rows[j]]), score,
+                                texts[j]))  # fmt: skip
+    return sorted(quotes, key=lambda q: -q.score)
 
 
 def sidecar(tuning: Path) -> Path:
