@@ -11,8 +11,9 @@ with the serving code. Each rule is fixed before looking at any result:
 1. **asks** (broad or not): a logistic regression, classes balanced, over
    :data:`~bot.answer.broad.ASKS_FEATURES`; every question of the sets (in scope and off
    topic) is an example, the broad sets' the positives. Its words are those that the
-   questions of at least :data:`WORD_LIBRARIES` training libraries use (a word readers
-   of several libraries use says how they ask, not what a library is about). Its cut:
+   answerable questions of at least :data:`WORD_LIBRARIES` training libraries use (a
+   word readers of several libraries use says how they ask, not what a library is
+   about). Its cut:
    the lowest at which the training libraries' other questions taken for broad (each
    scored by a model fitted without its own library) are at most one a library on
    average: what the ship rule allows a library to lose.
@@ -66,7 +67,7 @@ from bot.answer.inputs import clean_question
 from bot.answer.question import Question
 from bot.answer.retrieve import Retrieved, retrieve
 from bot.answer.selection import select
-from bot.frontends.evaluate import normalise, read_questions
+from bot.frontends.evaluate import normalise, out_of_scope, read_questions
 from bot.index.embed import Embedder, tuning_sha256
 from bot.index.keypoints import standalone
 from bot.settings import Settings
@@ -99,6 +100,7 @@ class Library:
     questions: list[Question]  # every question, every kind
     asks_labels: np.ndarray
     kinds: list[str]
+    in_scope: np.ndarray  # of `questions`: answerable (off-topic questions are not)
     broad: list[Asked] = field(default_factory=list)
 
 
@@ -130,16 +132,17 @@ def read_library(name: str, embedder: Embedder) -> Library:
     engine = Engine(Settings(seeds_dir=folder, index_dir=index_dir(folder)), embedder)
     engine.index()
     snap = engine.snapshot()
-    rows, labels, kinds, broad = [], [], [], []
+    rows, labels, kinds, scope, broad = [], [], [], [], []
     for kind, path in kind_files(name).items():
         for item in read_questions(path):
             question = engine.read_question(snap, clean_question(item["question"], 2000))
             rows.append(question)
             labels.append(kind == "broad")
             kinds.append(kind)
+            scope.append(not out_of_scope(item))
             if kind == "broad":
                 broad.append(_asked(engine, item, question))
-    return Library(name, engine, rows, np.array(labels), kinds, broad)
+    return Library(name, engine, rows, np.array(labels), kinds, np.array(scope), broad)
 
 
 def _fit(rows: np.ndarray, labels: np.ndarray, c: float, balanced: bool = False) -> Logistic:
@@ -150,10 +153,13 @@ def _fit(rows: np.ndarray, labels: np.ndarray, c: float, balanced: bool = False)
 
 
 def _vocabulary(libs: list[Library]) -> tuple[str, ...]:
-    """The words of rule 1: used by questions of at least :data:`WORD_LIBRARIES` of them."""
+    """The words of rule 1: used by answerable questions of at least
+    :data:`WORD_LIBRARIES` of them (off-topic questions share the modern things no
+    library mentions: "bitcoin", "smartphone")."""
     seen: dict[str, int] = {}
     for lib in libs:
-        for word in set().union(*(question_words(q.text) for q in lib.questions)):
+        asked = [q for q, answerable in zip(lib.questions, lib.in_scope, strict=True) if answerable]
+        for word in set().union(*(question_words(q.text) for q in asked)):
             seen[word] = seen.get(word, 0) + 1
     return tuple(sorted(w for w, n in seen.items() if n >= WORD_LIBRARIES))
 
