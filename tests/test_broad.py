@@ -34,7 +34,9 @@ def test_the_shipped_models_sit_beside_the_shipped_delta_and_name_their_making()
     assert sidecar(BUNDLED_TUNING) == SHIPPED
     data = json.loads(SHIPPED.read_text())
     assert data["asks"]["features"] == list(ASKS_FEATURES)
-    assert {"gist", "summarize", "what's"} <= set(data["asks"]["words"])
+    words = set(data["asks"]["words"])
+    assert {"gist", "summarize", "what's"} <= words  # how readers ask for the gist
+    assert not {"bitcoin", "smartphone"} & words  # what off-topic questions ask about
     assert data["essay"]["features"] == list(ESSAY_FEATURES)
     assert data["thesis"]["features"] == list(THESIS_FEATURES)
     assert data["pairs_with"]["sha256"] == tuning_sha256(BUNDLED_TUNING)
