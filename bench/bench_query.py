@@ -23,6 +23,7 @@ import numpy as np
 
 from bench.common import ROOT, SHARED_EVAL, index_dir, percentiles, save_result
 from bot.answer.ask import answer
+from bot.answer.broad import Broad
 from bot.answer.engine import Engine
 from bot.answer.late import TokenReader
 from bot.answer.learned import Answering
@@ -46,12 +47,15 @@ def measure(
     snap: Snapshot,
     queries: int,
     answering: Answering,
+    broad: Broad | None,
 ) -> dict[str, float]:
     """Timings of `queries` questions; never declining, so the whole path is timed (the
-    best quotes reread token by token when the answering reorders them)."""
+    best quotes reread token by token when the answering reorders them; a question taken
+    for broad answered with its essay's main points, as the engine does)."""
     answering = replace(answering, threshold=-1.0, decline=None)
     for q in QUESTIONS[:5]:
-        answer(snap, read_question(snap, q, read), 3, answering=answering, reader=reader)
+        answer(snap, read_question(snap, q, read), 3, answering=answering, broad=broad,
+               reader=reader)  # fmt: skip
     samples = []
     embed_only = []
     for i in range(queries):
@@ -59,7 +63,7 @@ def measure(
         t = time.perf_counter()
         question = read_question(snap, q, read)
         t1 = time.perf_counter()
-        answer(snap, question, 3, answering=answering, reader=reader)
+        answer(snap, question, 3, answering=answering, broad=broad, reader=reader)
         samples.append(time.perf_counter() - t)
         embed_only.append(t1 - t)
     return {**percentiles(samples), "embed_p50_ms": percentiles(embed_only)["p50_ms"]}
@@ -68,12 +72,13 @@ def measure(
 def both(engine: Engine, torch: Embedder, snap: Snapshot, queries: int) -> dict[str, Any]:
     """The ONNX question path and the torch one, interleaved runs on the same library."""
     onnx = measure(engine.embedder.read, engine.embedder.token_vectors, snap, queries,
-                   engine.answering)  # fmt: skip
+                   engine.answering, engine.broad)  # fmt: skip
 
     def torch_read(texts: list[str]) -> list[tuple[np.ndarray, np.ndarray | None]]:
         return [(torch.embed_query_torch(t), None) for t in texts]
 
-    ref = measure(torch_read, torch.token_vectors_torch, snap, queries, engine.answering)
+    ref = measure(torch_read, torch.token_vectors_torch, snap, queries, engine.answering,
+                  engine.broad)  # fmt: skip
     return {**onnx, "torch": ref, "p95_ratio_onnx_to_torch": onnx["p95_ms"] / ref["p95_ms"]}
 
 
