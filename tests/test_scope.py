@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from bot.answer.engine import Engine
-from bot.answer.names import initials, named_authors
+from bot.answer.names import initials, named_authors, surname
 from bot.answer.scope import decline_features, rarity
 from bot.frontends.text import render_answer
 from tests.conftest import SEEDS, asked
@@ -69,6 +69,16 @@ def test_authors_are_recognised_by_surname_and_initials() -> None:
     assert named_authors(snap, "What was JFK's view of talks?") == {"John F. Kennedy"}  # type: ignore[arg-type]
     assert named_authors(snap, "Why does Du Bois say so?") == {"W. E. B. Du Bois"}  # type: ignore[arg-type]
     assert named_authors(snap, "Who wrote about the blameless?") == set()  # type: ignore[arg-type]
+
+
+def test_a_suffix_is_not_the_name_people_use() -> None:
+    authors = frozenset({"Oliver Wendell Holmes Sr.", "Martin Luther King, Jr."})
+    snap = SimpleNamespace(authors=lambda: authors)
+    assert surname("Oliver Wendell Holmes Sr.") == "Holmes"
+    assert initials("Oliver Wendell Holmes Sr.") == "OWH"
+    assert named_authors(snap, "Summarize Holmes's outlook") == {"Oliver Wendell Holmes Sr."}  # type: ignore[arg-type]
+    assert named_authors(snap, "What did King dream of?") == {"Martin Luther King, Jr."}  # type: ignore[arg-type]
+    assert named_authors(snap, "Who was the Sr. partner?") == set()  # type: ignore[arg-type]
 
 
 def test_a_name_spelled_otherwise_is_answered_when_the_rest_matches_closely(

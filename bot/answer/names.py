@@ -19,10 +19,21 @@ _INITIAL = re.compile(r"^[A-Z]\.$|^[A-Z]\.[A-Z]\.")
 INITIALS_FROM = 3
 
 
+#: Definition: what follows a name to tell a father from a son ("Oliver Wendell Holmes
+#: Sr."): never the part of the name people use alone, nor an initial.
+_SUFFIX = re.compile(r"^(?:Sr|Jr|Snr|Jnr)\.?$|^(?:II|III|IV)$")
+
+
+def _without_suffix(name: str) -> list[str]:
+    words = [w.rstrip(",") for w in name.split()]
+    return words[:-1] if len(words) > 1 and _SUFFIX.match(words[-1]) else words
+
+
 def surname(name: str) -> str:
     """The part of a name people use alone: after the last initial ("W. E. B. Du Bois" ->
-    "Du Bois", "John F. Kennedy" -> "Kennedy"), else the last word ("Mark Twain")."""
-    words = name.split()
+    "Du Bois", "John F. Kennedy" -> "Kennedy"), else the last word ("Mark Twain"), a
+    suffix left out ("Oliver Wendell Holmes Sr." -> "Holmes")."""
+    words = _without_suffix(name)
     initials = [i for i, w in enumerate(words) if _INITIAL.match(w)]
     rest = words[initials[-1] + 1 :] if initials else words[-1:]
     return " ".join(rest) or name
@@ -31,7 +42,7 @@ def surname(name: str) -> str:
 def initials(name: str) -> str:
     """A name's initials, as people write some names ("Franklin D. Roosevelt" -> "FDR",
     "John F. Kennedy" -> "JFK"); empty for a name of fewer than three parts."""
-    parts = [w for w in re.split(r"[\s.]+", name) if w[:1].isalpha()]
+    parts = [w for w in re.split(r"[\s.]+", " ".join(_without_suffix(name))) if w[:1].isalpha()]
     return "".join(w[0].upper() for w in parts) if len(parts) >= INITIALS_FROM else ""
 
 
