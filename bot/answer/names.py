@@ -67,21 +67,36 @@ def _author_names(authors: frozenset[str]) -> tuple[tuple[str, tuple[re.Pattern[
 
 
 def named_authors(snap: Snapshot, question: str) -> set[str]:
-    """The essay authors a question names: by full name, surname or initials ("JFK")."""
+    """The essay authors a question names: by full name, surname or initials ("JFK"); an
+    author named only inside another's longer name is not ("George W. Bush" does not name
+    George H. W. Bush, whose surname it holds)."""
     folded = question.casefold()
+    spans = {author: [m.span() for p in patterns for m in p.finditer(folded)]
+             for author, patterns in _author_names(snap.authors())}  # fmt: skip
+    found = {author: where for author, where in spans.items() if where}
     return {
         author
-        for author, patterns in _author_names(snap.authors())
-        if any(p.search(folded) for p in patterns)
+        for author, where in found.items()
+        if not all(_inside(span, author, found) for span in where)
     }
+
+
+def _inside(span: tuple[int, int], author: str, found: dict[str, list[tuple[int, int]]]) -> bool:
+    """Whether a match of `author` lies within a longer match of another named author."""
+    lo, hi = span
+    return any(o_lo <= lo and hi <= o_hi and (o_hi - o_lo) > (hi - lo)
+               for other, where in found.items() if other != author
+               for o_lo, o_hi in where)  # fmt: skip
 
 
 def without_authors(question: str, authors: AbstractSet[str]) -> str:
     """The question with every way it names these authors taken out ("What did FDR say
     about fear?" -> "What did say about fear?"): what is left is what it asks about."""
-    for author in authors:
-        for name in sorted(filter(None, _names(author)), key=len, reverse=True):
-            question = re.sub(_name_pattern(name), " ", question, flags=re.IGNORECASE)
+    # Longest first, over every author at once: "George W. Bush" goes whole before the
+    # surname "Bush" it shares with George H. W. Bush (a set's order would vary by run).
+    names = {n for author in authors for n in _names(author) if n}
+    for name in sorted(names, key=lambda n: (-len(n), n)):
+        question = re.sub(_name_pattern(name), " ", question, flags=re.IGNORECASE)
     return " ".join(question.split())
 
 
