@@ -106,8 +106,8 @@ def title_share(snap: Snapshot, doc_id: str, q_tokens: set[str]) -> float:
     if not used:  # most essays' titles, for any one question
         return 0.0
     idf = snap.title_idf()
-    total = sum(idf.get(w, 0.0) for w in words)
-    return sum(idf.get(w, 0.0) for w in used) / total if total > 0 else 0.0
+    total = sum(idf.get(w, 0.0) for w in sorted(words))  # sorted: the same sum every run
+    return sum(idf.get(w, 0.0) for w in sorted(used)) / total if total > 0 else 0.0
 
 
 def _doc_rows(snap: Snapshot, doc_id: str | None) -> tuple[int, int]:
