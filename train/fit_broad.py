@@ -119,9 +119,10 @@ def _asked(engine: Engine, item: dict[str, Any], question: Question) -> Asked:
         rows = essay_sentences(snap, doc_id)
         texts = snap.sentence_texts(rows)
         points = np.array([standalone(t) for t in texts], dtype=bool)  # what main_points reads
-        thesis.append(thesis_features(snap, rows, question.vector)[points])
+        thesis.append(thesis_features(snap, rows, texts, question.vector)[points])
         labels.append(_holds(texts, item["must_quote"])[points])
-    essay = np.vstack([essay_features(snap, question, d) for d in essays])
+    essay = np.vstack([essay_features(snap, question, d, essay_sentences(snap, d))
+                       for d in essays])  # fmt: skip
     return Asked(item, question, found, essays, essay, np.vstack(thesis),
                  np.concatenate(labels))  # fmt: skip
 

@@ -32,9 +32,8 @@ from bot.answer.question import Question
 from bot.answer.results import SCORE_DIGITS, Quote
 from bot.answer.retrieve import Retrieved, title_share
 from bot.index.embed import tuning_sha256
-from bot.index.keypoints import standalone
+from bot.index.keypoints import authors_own, standalone
 from bot.index.snapshot import Snapshot
-from bot.ingest.model import Role
 
 #: Definition: the features of each model, in their column order ("vector" is the
 #: question's or the sentence's embedding, one column per dimension).
@@ -124,22 +123,17 @@ def candidate_essays(snap: Snapshot, question: Question, found: Retrieved) -> li
 def essay_sentences(snap: Snapshot, doc_id: str) -> np.ndarray:
     """The sentence rows of an essay its author wrote (not reader comments, quoted
     speakers or another's introduction), or all of them when none are marked so."""
-    lo, hi = snap.passages.of(doc_id)
-    if hi <= lo:
-        return np.zeros(0, dtype=np.int64)
-    last = snap.passages[hi - 1]
-    rows = np.arange(snap.passages[lo].first_sentence, last.first_sentence + last.n_sentences)
+    rows = np.array(snap.passages.sentences_of(doc_id), dtype=np.int64)
+    if not len(rows):
+        return rows
     doc = snap.docs[doc_id]
-    paragraphs = doc.paragraphs
-    own = np.array([paragraphs[p].role != Role.COMMENT and paragraphs[p].quoted_by is None
-                    and paragraphs[p].author == doc.meta.author
-                    for p in snap.sent_para[rows].tolist()], dtype=bool)  # fmt: skip
+    own = np.array([authors_own(doc, p) for p in snap.sent_para[rows].tolist()], dtype=bool)
     return rows[own] if own.any() else rows
 
 
-def essay_features(snap: Snapshot, question: Question, doc_id: str) -> np.ndarray:
-    """What says a broad question is about this essay (:data:`ESSAY_FEATURES`)."""
-    rows = essay_sentences(snap, doc_id)
+def essay_features(snap: Snapshot, question: Question, doc_id: str, rows: np.ndarray) -> np.ndarray:
+    """What says a broad question is about this essay (:data:`ESSAY_FEATURES`), read from
+    its sentences (`rows`, :func:`essay_sentences`)."""
     cosines = np.sort(snap.sentence_vectors(rows) @ question.vector)[::-1] if len(rows) else \
         np.zeros(1)  # fmt: skip
     author = snap.docs.records[doc_id].meta.author
@@ -150,10 +144,12 @@ def essay_features(snap: Snapshot, question: Question, doc_id: str) -> np.ndarra
     ], dtype=np.float64)  # fmt: skip
 
 
-def thesis_features(snap: Snapshot, rows: np.ndarray, asked: np.ndarray) -> np.ndarray:
-    """What says each of an essay's sentences (its rows, :func:`essay_sentences`) carries
-    its main point (:data:`THESIS_FEATURES`), one row each, read beside the vector of
-    what was asked."""
+def thesis_features(
+    snap: Snapshot, rows: np.ndarray, texts: list[str], asked: np.ndarray
+) -> np.ndarray:
+    """What says each of an essay's sentences (its rows, :func:`essay_sentences`, and
+    their texts) carries its main point (:data:`THESIS_FEATURES`), one row each, read
+    beside the vector of what was asked."""
     n = len(rows)
     vectors = snap.sentence_vectors(rows)
     centre = vectors.mean(axis=0)
@@ -162,8 +158,8 @@ def thesis_features(snap: Snapshot, rows: np.ndarray, asked: np.ndarray) -> np.n
     paras = snap.sent_para[rows]
     opens = np.r_[True, paras[1:] != paras[:-1]]
     closes = np.r_[paras[1:] != paras[:-1], True]
-    words = np.array([len(t.split()) for t in snap.sentence_texts(rows)])
-    asks = np.array([t.rstrip().endswith("?") for t in snap.sentence_texts(rows)])
+    words = np.array([len(t.split()) for t in texts])
+    asks = np.array([t.rstrip().endswith("?") for t in texts])
     cosine = vectors @ asked
     rank = np.argsort(np.argsort(-cosine)) / max(n, 1)
     z = (cosine - cosine.mean()) / max(float(cosine.std()), 1e-9)
@@ -191,30 +187,33 @@ def main_points(
     essays = candidate_essays(snap, question, found)
     if not essays:
         return [], False
-    likely = model.essay.logits(np.vstack([essay_features(snap, question, d) for d in essays]))
+    rows = [essay_sentences(snap, d) for d in essays]
+    features = [essay_features(snap, question, d, r) for d, r in zip(essays, rows, strict=True)]
+    likely = model.essay.logits(np.vstack(features))
     order = np.argsort(-likely, kind="stable")
     named = names_essay(snap, question, essays[int(order[0])])
     if named:  # asked for an author's or an essay's view: theirs alone
         order = np.array([i for i in order.tolist() if names_essay(snap, question, essays[i])])
     quotes = [point for i in order[:ESSAYS_READ].tolist()
-              for point in essay_points(snap, essays[i], model, question.vector,
+              for point in essay_points(snap, essays[i], rows[i], model, question.vector,
                                         float(likely[i]))]  # fmt: skip
     quotes.sort(key=lambda q: -q.score)
     return quotes, named
 
 
 def essay_points(
-    snap: Snapshot, doc_id: str, model: Broad, asked: np.ndarray, lift: float
+    snap: Snapshot, doc_id: str, rows: np.ndarray, model: Broad, asked: np.ndarray, lift: float
 ) -> list[Quote]:
-    """An essay's sentences that can stand alone as a point, each scored by how likely
-    it carries the essay's main point, read beside the vector of what was `asked` (the
-    thesis model's logit plus `lift`, as a probability), best first. Left out:
-    questions, fragments, lead-ins (:func:`~bot.index.keypoints.standalone`)."""
-    rows = essay_sentences(snap, doc_id)
+    """An essay's sentences (`rows`, :func:`essay_sentences`) that can stand alone as a
+    point, each scored by how likely it carries the essay's main point, read beside the
+    vector of what was `asked` (the thesis model's logit plus `lift`, as a probability),
+    best first. Left out: questions, fragments, lead-ins
+    (:func:`~bot.index.keypoints.standalone`)."""
     if not len(rows):
         return []
-    value = model.thesis.logits(thesis_features(snap, rows, asked)) + lift
-    spans, texts = snap.sent_span[rows], snap.sentence_texts(rows)
+    texts = snap.sentence_texts(rows)
+    value = model.thesis.logits(thesis_features(snap, rows, texts, asked)) + lift
+    spans = snap.sent_span[rows]
     quotes = []
     for j, v in enumerate(value.tolist()):
         if standalone(texts[j]):

@@ -243,11 +243,9 @@ def context(
         A new excerpt (still verbatim) covering the surrounding sentences.
     """
     doc = snap.docs[excerpt.doc_id]
-    lo, hi = snap.passages.of(excerpt.doc_id)
-    if hi <= lo:
+    rows = snap.passages.sentences_of(excerpt.doc_id)
+    if not rows:
         return excerpt
-    last = snap.passages[hi - 1]
-    rows = list(range(snap.passages[lo].first_sentence, last.first_sentence + last.n_sentences))
     spans = [(int(snap.sent_span[r][0]), int(snap.sent_span[r][1])) for r in rows]
     inside = [j for j, (s, e) in enumerate(spans) if s < excerpt.end and e > excerpt.start]
     if not inside:

@@ -63,7 +63,7 @@ def standalone(text: str) -> bool:
     return not (first in DEPENDENT and len(words) < STANDALONE_WORDS)
 
 
-def _authored(doc: Document, paragraph: int) -> bool:
+def authors_own(doc: Document, paragraph: int) -> bool:
     """Words of the essay's author (not a comment, a quoted speaker or another's intro)."""
     para = doc.paragraphs[paragraph]
     return para.role != Role.COMMENT and para.quoted_by is None and para.author == doc.meta.author
@@ -103,7 +103,7 @@ def _units(chunks: DocChunks) -> tuple[list[_Unit], int]:
     vectors: dict[int, np.ndarray] = {}
     for passage, vecs in zip(chunks.passages, chunks.sentence_vectors, strict=True):
         vectors.update(zip(passage.sentences, vecs, strict=True))
-    authored = [i for i in sorted(vectors) if _authored(doc, sentences[i].paragraph)]
+    authored = [i for i in sorted(vectors) if authors_own(doc, sentences[i].paragraph)]
     authored = authored or sorted(vectors)
     texts = {i: doc.text[sentences[i].start : sentences[i].end] for i in authored}
     block = {i: doc.paragraphs[sentences[i].paragraph].block for i in authored}

@@ -65,6 +65,15 @@ class PassageTable:
         table = self.rows[rows]
         return table[:, 3], table[:, 4]
 
+    def sentences_of(self, doc_id: str) -> range:
+        """The sentence rows of one essay, in order (empty for an essay with no passages):
+        its passages' sentences are consecutive rows."""
+        lo, hi = self.of(doc_id)
+        if hi <= lo:
+            return range(0)
+        first, last = self[lo], self[hi - 1]
+        return range(first.first_sentence, last.first_sentence + last.n_sentences)
+
     def of(self, doc_id: str) -> tuple[int, int]:
         """The rows of one essay's passages (lo, hi); rows are in library order."""
         ordinal = self._ordinal.get(doc_id)
