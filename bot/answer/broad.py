@@ -31,7 +31,7 @@ import numpy as np
 from bot.answer.question import Question
 from bot.answer.results import SCORE_DIGITS, Quote
 from bot.answer.retrieve import Retrieved, title_share
-from bot.index.embed import tuning_sha256
+from bot.index.embed import paired_elsewhere
 from bot.index.keypoints import authors_own, standalone
 from bot.index.snapshot import Snapshot
 
@@ -249,8 +249,7 @@ def read_broad(path: Path, tuning: Path | None) -> Broad | None:
     if not path.is_file():
         return None
     data = json.loads(path.read_text(encoding="utf-8"))
-    pairs = data.get("pairs_with")
-    if pairs is not None and (tuning is None or pairs.get("sha256") != tuning_sha256(tuning)):
+    if paired_elsewhere(data, tuning):
         raise ValueError(f"{path.name} was fitted for another model tuning")
     words = tuple(str(w) for w in data["asks"]["words"])
     dimensions = len(data["thesis"]["coef"]) - (len(THESIS_FEATURES) - 1)

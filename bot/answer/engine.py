@@ -105,7 +105,6 @@ class Engine:
         self.settings = settings
         self._embedder = embedder
         self._broad_file = broad_file
-        self._broad: tuple[Broad | None] | None = None
         self._snapshot: Snapshot | None = None
         self._lock = threading.RLock()
         self._feedback: FeedbackStore | None = None
@@ -139,21 +138,18 @@ class Engine:
             self._answering = learned
         return self._answering
 
-    @property
+    @functools.cached_property
     def broad(self) -> Broad | None:
         """How broad questions are told and answered: what was learned with the model's
         tuning (``<tuning>.broad.json`` beside it, or the engine's `broad_file`); None
         for an untuned model, or with ``ABSTAIN_THRESHOLD`` set (the hand-set answering)."""
-        if self._broad is None:
-            tuning = self.embedder.tuning
-            path = self._broad_file or (broad_sidecar(tuning) if tuning is not None else None)
-            hand_set = self.settings.abstain_threshold is not None and self._broad_file is None
-            try:
-                found = None if path is None or hand_set else read_broad(path, tuning)
-            except (OSError, ValueError, KeyError, TypeError) as exc:
-                raise SettingsError(f"the model tuning's broad-question file: {exc}") from exc
-            self._broad = (found,)
-        return self._broad[0]
+        tuning = self.embedder.tuning
+        path = self._broad_file or (broad_sidecar(tuning) if tuning is not None else None)
+        hand_set = self.settings.abstain_threshold is not None and self._broad_file is None
+        try:
+            return None if path is None or hand_set else read_broad(path, tuning)
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SettingsError(f"the model tuning's broad-question file: {exc}") from exc
 
     @property
     def _summary_floor(self) -> float:

@@ -21,7 +21,7 @@ import numpy as np
 
 from bot.answer.retrieve import WEIGHTS, Weights
 from bot.answer.scope import DECLINE_FEATURES
-from bot.index.embed import tuning_sha256
+from bot.index.embed import paired_elsewhere
 
 #: Judgment: the base model's decline threshold (``Settings.abstain_threshold`` when
 #: unset), chosen on the seeds and library2.
@@ -129,8 +129,7 @@ def read_answering(tuning: Path | None) -> Answering:
     if tuning is None or path is None or not path.is_file():
         return HAND_SET
     data = json.loads(path.read_text(encoding="utf-8"))
-    pairs = data.get("pairs_with")
-    if pairs is not None and pairs.get("sha256") != tuning_sha256(tuning):
+    if paired_elsewhere(data, tuning):
         raise ValueError(f"{path.name} was fitted for another {tuning.name} (its SHA-256 differs)")
     known = {f.name for f in fields(Weights)}
     given = data.get("weights", {})

@@ -87,6 +87,13 @@ def tuning_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+def paired_elsewhere(data: dict[str, Any], tuning: Path | None) -> bool:
+    """Whether a file learned for a tuning (its ``pairs_with``: the delta's SHA-256) is
+    beside another tuning, or beside none: it must be refused."""
+    pairs = data.get("pairs_with")
+    return pairs is not None and (tuning is None or pairs.get("sha256") != tuning_sha256(tuning))
+
+
 def apply_tuning(model: Any, path: Path) -> None:
     """Add a trained low-rank delta to the model's weights: W += B @ A for each weight the
     artifact names (LoRA, merged once at load; the export and every vector then come from
